@@ -1,0 +1,119 @@
+/*
+ * lbd.h - what a balancing module needs from the core, and little else.
+ *
+ * A strategy sees a pool of peers that does not change under it (a pool is
+ * part of an immutable snapshot; a new set of backends means a new pool and a
+ * fresh init()).  Everything a strategy mutates lives in its own state, which
+ * belongs to one worker: no locks, no atomics unless the strategy reads shared
+ * counters on purpose.
+ */
+#ifndef LBD_H
+#define LBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define LBD_VERSION "0.1.0"
+
+/* Error codes: 0 is success, negative is failure. */
+#define LBD_OK       0
+#define LBD_ERROR   -1
+#define LBD_DECLINED -2   /* nothing to offer: e.g. no peer left to pick */
+
+/* A resolved socket address together with the text the operator wrote. */
+struct lbd_addr {
+    struct sockaddr_storage ss;
+    socklen_t               len;
+    char                    text[80];   /* "host:port" as written, for logs */
+};
+
+/* One backend of a pool, as a worker sees it. */
+struct lbd_peer {
+    struct lbd_addr addr;
+    int             weight;        /* configured weight, >= 1 */
+    unsigned        index;         /* position in pool->peers */
+    unsigned        down:1;        /* not eligible (health, drain...) */
+    uint64_t        active;        /* connections open through this worker */
+    uint64_t        total;         /* connections handed to it by this worker */
+    uint64_t        fails;         /* connect failures seen by this worker */
+};
+
+struct lbd_strategy;
+
+/* A pool: an ordered set of peers and the strategy that picks among them. */
+struct lbd_pool {
+    char                      *name;
+    struct lbd_peer           *peers;
+    unsigned                   npeers;
+    const struct lbd_strategy *strategy;
+    void                      *sdata;     /* the strategy's per-worker state */
+};
+
+/*
+ * What pick() may look at.  tried is a bitmap of npeers bits: peers already
+ * tried for this connection, which pick() must not return again.  The caller
+ * owns it and sets the bit of the peer it got.
+ */
+struct lbd_pick {
+    const struct sockaddr *client;
+    socklen_t              clientlen;
+    const uint64_t        *tried;
+};
+
+/* Outcomes reported through release(). */
+enum lbd_outcome {
+    LBD_PEER_OK = 0,        /* the connection was established and ended */
+    LBD_PEER_CONNECT_FAILED,/* refused, unreachable or timed out on connect */
+};
+
+/*
+ * A balancing strategy.  Every hook but name and pick may be NULL.
+ *
+ * init(pool)  build pool->sdata for a freshly built pool; 0 or -1.  Runs in
+ *             a worker (or the master, for `lbd -t`), may allocate.
+ * fini(pool)  free pool->sdata.
+ * pick(pool, ctx)
+ *             return an eligible peer that is not in ctx->tried, or NULL.
+ *             Worker loop: must not block, should not allocate.
+ * release(pool, peer, outcome)
+ *             the connection that pick() chose ended with this outcome.
+ */
+struct lbd_strategy {
+    const char *name;
+    unsigned    flags;
+    int              (*init)(struct lbd_pool *pool);
+    void             (*fini)(struct lbd_pool *pool);
+    struct lbd_peer *(*pick)(struct lbd_pool *pool, const struct lbd_pick *ctx);
+    void             (*release)(struct lbd_pool *pool, struct lbd_peer *peer,
+                                enum lbd_outcome outcome);
+};
+
+/* Bitmap helpers for lbd_pick.tried. */
+#define LBD_BITMAP_WORDS(n) (((n) + 63) / 64)
+
+static inline int
+lbd_bit_test(const uint64_t *map, unsigned i)
+{
+    return (map[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void
+lbd_bit_set(uint64_t *map, unsigned i)
+{
+    map[i / 64] |= (uint64_t) 1 << (i % 64);
+}
+
+/*
+ * Register a strategy under its name.  Refuses a duplicate name (-1).
+ * Called once per module at start, before any config is read.
+ */
+int lbd_strategy_register(const struct lbd_strategy *s);
+
+/* The strategy registered under name, or NULL. */
+const struct lbd_strategy *lbd_strategy_find(const char *name);
+
+/* Register every module that configure compiled in (objs/lbd_modules.c). */
+void lbd_modules_register(void);
+
+#endif /* LBD_H */

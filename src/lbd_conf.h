@@ -1,0 +1,112 @@
+/*
+ * lbd_conf.h - the daemon's settings, read from a libconfig file.
+ *
+ * lbd_conf_load() reads and validates the whole file into a struct lbd_conf
+ * that owns all of its memory; nothing in it points into libconfig.  A file
+ * that is wrong anywhere (syntax, unknown key, wrong type, bad value, a
+ * service naming a pool that does not exist, a name that does not resolve)
+ * is refused as a whole with one message of the form "FILE:LINE: message".
+ */
+#ifndef LBD_CONF_H
+#define LBD_CONF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lbd.h"
+
+enum lbd_log_level {
+    LBD_LOG_DEBUG = 0,
+    LBD_LOG_INFO,
+    LBD_LOG_NOTICE,
+    LBD_LOG_WARN,
+    LBD_LOG_ERROR,
+    LBD_LOG_CRIT,
+};
+
+enum lbd_mode {
+    LBD_MODE_TCP = 0,
+};
+
+struct lbd_backend_conf {
+    struct lbd_addr addr;       /* resolved; addr.text is "host:port" as written */
+    int             weight;     /* 1..1000, default 1 */
+    int             line;
+};
+
+struct lbd_pool_conf {
+    char                    *name;
+    char                    *strategy;    /* a registered strategy name */
+    struct lbd_backend_conf *backends;
+    unsigned                 nbackends;   /* >= 1 */
+    int                      line;
+};
+
+struct lbd_service_conf {
+    char            *name;
+    struct lbd_addr  listen;
+    enum lbd_mode    mode;
+    char            *pool_name;
+    unsigned         pool;             /* index into conf->pools */
+    int              backlog;          /* listen(2) backlog, default 511 */
+    int              connect_timeout;  /* ms; default conf->connect_timeout */
+    int              idle_timeout;     /* ms; default conf->idle_timeout */
+    int              line;
+};
+
+struct lbd_conf {
+    char    *file;                 /* path the config was read from */
+
+    int      worker_processes;     /* resolved: "auto" becomes the CPU count */
+    int      worker_connections;   /* max client connections per worker */
+    char    *pid_file;
+    char    *user;                 /* NULL: children keep the master's user */
+    char    *group;                /* NULL: the user's primary group */
+    uid_t    uid;                  /* resolved when user is set */
+    gid_t    gid;
+
+    char    *error_log_path;       /* "stderr" or a file path */
+    enum lbd_log_level error_log_level;
+
+    int      connect_timeout;      /* ms, default 5000 */
+    int      idle_timeout;         /* ms, default 600000 */
+    int      shutdown_timeout;     /* ms, graceful stop budget, default 30000 */
+    size_t   proxy_buffer_size;    /* bytes per direction, default 16384 */
+
+    struct lbd_service_conf *services;
+    unsigned                 nservices;  /* >= 1 */
+    struct lbd_pool_conf    *pools;
+    unsigned                 npools;     /* >= 1 */
+};
+
+/*
+ * Read and validate path.  On success returns a new conf (free it with
+ * lbd_conf_free) and leaves err untouched; on failure returns NULL and
+ * writes "FILE:LINE: message" (or "FILE: message" when no line applies)
+ * into err.  Master only: it may resolve host names, so it may block.
+ */
+struct lbd_conf *lbd_conf_load(const char *path, char *err, size_t errlen);
+
+/* Free a conf returned by lbd_conf_load.  NULL is fine. */
+void lbd_conf_free(struct lbd_conf *conf);
+
+/*
+ * Parse "HOST:PORT" ("[v6]:PORT" for IPv6) into addr, resolving HOST with
+ * getaddrinfo (numeric first).  Returns 0, or -1 with a reason in err.
+ * Master only (may block on DNS).
+ */
+int lbd_addr_parse(const char *text, struct lbd_addr *addr, char *err, size_t errlen);
+
+/*
+ * Parse a duration such as "250ms", "5s", "2m", "1h" into milliseconds.
+ * Returns 0, or -1 when the text is not a positive duration.
+ */
+int lbd_duration_parse(const char *text, int *ms);
+
+/* Parse a size such as "16k", "1m", "4096" into bytes.  0 or -1. */
+int lbd_size_parse(const char *text, size_t *bytes);
+
+/* The level called name ("debug".."crit"), or -1. */
+int lbd_log_level_parse(const char *name);
+
+#endif /* LBD_CONF_H */

@@ -1,0 +1,93 @@
+/*
+ * lbd_core.h - what the master, the workers and the proxy share.
+ */
+#ifndef LBD_CORE_H
+#define LBD_CORE_H
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include "lbd.h"
+#include "lbd_conf.h"
+
+/* A listening socket, bound by the master and inherited by workers. */
+struct lbd_listener {
+    struct lbd_addr addr;
+    int             fd;
+};
+
+/*
+ * A cycle is one generation of configuration: the conf and the listeners
+ * that go with it (listeners[i] serves conf->services[i]).  A reload builds a
+ * new cycle; sockets whose address did not change move to it unclosed.
+ */
+struct lbd_cycle {
+    struct lbd_conf     *conf;
+    struct lbd_listener *listeners;
+    unsigned             nlisteners;
+    unsigned             generation;
+};
+
+/* Command-line options that outlive parsing. */
+struct lbd_options {
+    const char *conf_file;
+    int         foreground;     /* -g: no daemon, log to stderr */
+};
+
+/* --- lbd_proc.c: process plumbing (master only unless said) --- */
+
+/* Remember argv so that lbd_proc_title() can overwrite it.  Call first. */
+void lbd_proc_title_init(int argc, char **argv);
+
+/* Set the title ps shows, e.g. "lbd: worker process".  Any process. */
+void lbd_proc_title(const char *title);
+
+/*
+ * Fork into the background.  The parent waits until the daemon calls
+ * lbd_proc_daemon_ready() (exit 0) or dies (exit 1) and then exits; the
+ * child returns 0.  Returns -1 if fork or setsid failed.
+ */
+int lbd_proc_daemonize(void);
+
+/* Tell the waiting parent that start-up went well.  Daemon only. */
+void lbd_proc_daemon_ready(void);
+
+/* Write getpid() to path (create or replace).  0 or -1, logged. */
+int lbd_pid_file_write(const char *path);
+
+/* Read a pid from path.  Returns the pid, or -1 with the reason logged to stderr. */
+pid_t lbd_pid_file_read(const char *path);
+
+/*
+ * In a freshly forked child running as root: switch to conf's user and
+ * group.  Returns 0 (also when there is nothing to do) or -1, logged.
+ */
+int lbd_proc_drop_privileges(const struct lbd_conf *conf);
+
+/* --- lbd_listen.c (master only) --- */
+
+/*
+ * Make the listeners for conf.  A socket of old (may be NULL) whose address
+ * is still wanted is moved over (its fd set to -1 in old); the others are
+ * bound anew.  Returns 0, or -1 when a bind fails (logged, nothing leaked,
+ * old untouched).
+ */
+int lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old);
+
+/* Close every listener of cycle that is still open. */
+void lbd_listeners_close(struct lbd_cycle *cycle);
+
+/* --- lbd_master.c --- */
+
+/* Run the master: never returns on success; returns an exit code on failure. */
+int lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt);
+
+/* --- lbd_worker.c --- */
+
+/*
+ * Run a worker of cycle (in the forked child).  Never returns: exits 0 after
+ * a stop, 1 on a fatal error.
+ */
+void lbd_worker_run(struct lbd_cycle *cycle, unsigned slot) __attribute__((noreturn));
+
+#endif /* LBD_CORE_H */
