@@ -1,0 +1,614 @@
+/*
+ * lbd_testsrv.c - a real backend server for lbd's tests and demo.
+ *
+ *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]
+ *
+ * Default mode: the client's first line (ending in \n, at most 128 bytes;
+ * an unterminated line at EOF counts too) is a command:
+ *
+ *   NAME                  reply "NAME\n" (this server's -n) and close
+ *   ECHO                  echo every byte until the client's EOF, then close
+ *   SINK                  read until EOF, reply "<count> <fnv1a64 hex>\n"
+ *   SOURCE N SEED [BPS]   send N bytes of SEED's stream (lbd_testdata.h),
+ *                         at most BPS bytes per second if given, then close
+ *   HOLD                  reply "OK\n" and stay idle until the client closes
+ *   anything else         reply "ERR\n" and close
+ *
+ * -b (banner): on accept send "NAME\n" at once, then echo like ECHO.
+ * -x (blackhole): listen with backlog 0 and never accept: once the queue
+ *    holds one connection the kernel drops further SYNs and connects hang.
+ *
+ * Memory per connection is bounded: the server stops reading while a
+ * connection's output holds more than HIGH_WATER bytes, and SOURCE only
+ * generates up to that much ahead of what the socket took.
+ *
+ * "Close" means: flush the output, shutdown(SHUT_WR), then discard input
+ * until the client's EOF (at most LINGER_SEC) and close.  Closing with unread
+ * input would make the kernel send a reset that can destroy data in flight.
+ *
+ * SIGTERM and SIGINT stop the server (exit 0, pid file removed).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "lbd_testdata.h"
+
+#define MAX_CMD     128
+#define HIGH_WATER  (256 * 1024)    /* stop reading / generating above this */
+#define LOW_WATER   (64 * 1024)     /* write callback fires at or below this */
+#define CHUNK       (64 * 1024)     /* SOURCE generates this much at a time */
+#define LINGER_SEC  10
+#define RATE_TICK_MS 10
+
+enum state {
+    S_CMD,      /* waiting for the command line */
+    S_ECHO,
+    S_SINK,
+    S_SOURCE,
+    S_HOLD,
+    S_FLUSH,    /* reply queued: close once it is written */
+    S_LINGER,   /* SHUT_WR done: discard input until EOF */
+};
+
+struct srv {
+    struct event_base *base;
+    const char        *name;
+    int                banner;
+    int                verbose;
+    unsigned long      next_id;
+};
+
+struct conn {
+    struct srv         *srv;
+    struct bufferevent *bev;
+    unsigned long       id;
+    enum state          state;
+    int                 eof;        /* the client half-closed */
+    int                 dead;       /* free at the end of the callback */
+
+    uint64_t            count;      /* SINK: bytes read; SOURCE: bytes sent */
+    uint64_t            hash;       /* SINK */
+
+    struct lbd_td_rng   rng;        /* SOURCE */
+    uint64_t            total;      /* SOURCE: bytes to send */
+    uint64_t            rate;       /* SOURCE: bytes per second, 0 = no limit */
+    struct timeval      start;      /* SOURCE: when sending started */
+    struct event       *timer;      /* SOURCE: rate limit tick */
+};
+
+static void source_fill(struct conn *c);
+static void conn_on_eof(struct conn *c);
+
+static void
+logv(const struct srv *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!s->verbose)
+        return;
+    va_start(ap, fmt);
+    fprintf(stderr, "lbd-testsrv[%d]: ", (int) getpid());
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void
+conn_free(struct conn *c)
+{
+    logv(c->srv, "conn %lu closed", c->id);
+    if (c->timer != NULL)
+        event_free(c->timer);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+/* The output is flushed: half-close and wait for the client's EOF. */
+static void
+conn_linger(struct conn *c)
+{
+    struct timeval tv = { LINGER_SEC, 0 };
+
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    c->state = S_LINGER;
+    if (c->eof) {
+        c->dead = 1;
+        return;
+    }
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* Close after what is queued has been written. */
+static void
+conn_finish(struct conn *c)
+{
+    c->state = S_FLUSH;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_linger(c);
+}
+
+static uint64_t
+elapsed_us(const struct timeval *since)
+{
+    struct timeval now;
+
+    gettimeofday(&now, NULL);
+    return (uint64_t) (now.tv_sec - since->tv_sec) * 1000000u
+           + (uint64_t) (now.tv_usec - since->tv_usec);
+}
+
+static void
+source_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    source_fill(c);
+    if (c->dead)
+        conn_free(c);
+}
+
+/*
+ * Queue more of the SOURCE stream: never more than HIGH_WATER ahead of the
+ * socket, never ahead of the rate.  Finishes the connection when all is sent.
+ */
+static void
+source_fill(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    while (c->count < c->total && evbuffer_get_length(out) < HIGH_WATER) {
+        uint64_t         n = c->total - c->count;
+        struct evbuffer_iovec v;
+
+        if (n > CHUNK)
+            n = CHUNK;
+        if (c->rate > 0) {
+            uint64_t allowed = elapsed_us(&c->start) * c->rate / 1000000u;
+
+            if (allowed <= c->count) {
+                struct timeval tv = { 0, RATE_TICK_MS * 1000 };
+
+                evtimer_add(c->timer, &tv);
+                return;
+            }
+            if (n > allowed - c->count)
+                n = allowed - c->count;
+        }
+        if (evbuffer_reserve_space(out, (ev_ssize_t) n, &v, 1) < 1)
+            break;
+        lbd_td_fill(&c->rng, v.iov_base, (size_t) n);
+        v.iov_len = (size_t) n;
+        evbuffer_commit_space(out, &v, 1);
+        c->count += n;
+    }
+    if (c->count == c->total)
+        conn_finish(c);
+}
+
+static void
+conn_reply(struct conn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+    va_end(ap);
+    conn_finish(c);
+}
+
+/*
+ * Parse "N SEED [BPS]": decimal numbers separated by single spaces.
+ * Returns 0, or -1 when anything else is there.
+ */
+static int
+parse_source(const char *args, uint64_t *n, uint64_t *seed, uint64_t *rate)
+{
+    uint64_t   *out[3] = { n, seed, rate };
+    const char *p = args;
+    char       *end;
+    int         k;
+
+    *rate = 0;
+    for (k = 0; k < 3 && *p != '\0'; k++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        errno = 0;
+        *out[k] = strtoull(p, &end, 10);
+        if (errno != 0 || (*end != ' ' && *end != '\0'))
+            return -1;
+        p = *end == ' ' ? end + 1 : end;
+    }
+    return (k >= 2 && *p == '\0') ? 0 : -1;
+}
+
+/* Act on the command line (without its \n). */
+static void
+conn_command(struct conn *c, char *line)
+{
+    uint64_t n, seed, rate;
+
+    logv(c->srv, "conn %lu: %s", c->id, line);
+    if (strcmp(line, "NAME") == 0) {
+        conn_reply(c, "%s\n", c->srv->name);
+    } else if (strcmp(line, "ECHO") == 0) {
+        c->state = S_ECHO;
+    } else if (strcmp(line, "SINK") == 0) {
+        c->state = S_SINK;
+        c->hash = LBD_TD_FNV_BASIS;
+    } else if (strcmp(line, "HOLD") == 0) {
+        c->state = S_HOLD;
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "OK\n");
+    } else if (strncmp(line, "SOURCE ", 7) == 0
+               && parse_source(line + 7, &n, &seed, &rate) == 0) {
+        c->state = S_SOURCE;
+        c->total = n;
+        c->rate = rate;
+        lbd_td_rng_init(&c->rng, seed);
+        gettimeofday(&c->start, NULL);
+        c->timer = evtimer_new(c->srv->base, source_tick, c);
+        if (c->timer == NULL) {
+            c->dead = 1;
+            return;
+        }
+        source_fill(c);
+    } else {
+        conn_reply(c, "ERR\n");
+    }
+}
+
+/* Feed input to the connection's current state. */
+static void
+conn_input(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    if (c->state == S_CMD) {
+        size_t len;
+        char  *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+
+        if (line == NULL) {
+            if (evbuffer_get_length(in) > MAX_CMD)
+                conn_reply(c, "ERR\n");
+            return;
+        }
+        if (len > MAX_CMD)
+            conn_reply(c, "ERR\n");
+        else
+            conn_command(c, line);
+        free(line);
+        if (c->dead)
+            return;
+        /* What followed the command line belongs to the new state. */
+    }
+
+    switch (c->state) {
+    case S_ECHO:
+        evbuffer_add_buffer(out, in);
+        if (evbuffer_get_length(out) > HIGH_WATER)
+            bufferevent_disable(c->bev, EV_READ);   /* conn_write resumes */
+        break;
+    case S_SINK: {
+        struct evbuffer_iovec v[8];
+        int                   nv;
+
+        while ((nv = evbuffer_peek(in, -1, NULL, v, 8)) > 0) {
+            size_t used = 0;
+
+            for (int i = 0; i < nv && i < 8; i++) {
+                c->hash = lbd_td_fnv1a64(c->hash, v[i].iov_base, v[i].iov_len);
+                used += v[i].iov_len;
+            }
+            c->count += used;
+            evbuffer_drain(in, used);
+        }
+        break;
+    }
+    default:    /* SOURCE, HOLD, FLUSH, LINGER: input is not wanted */
+        evbuffer_drain(in, evbuffer_get_length(in));
+        break;
+    }
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    conn_input(c);
+    if (c->dead)
+        conn_free(c);
+}
+
+/* Called when the output has drained to LOW_WATER or below. */
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    size_t       left = evbuffer_get_length(bufferevent_get_output(bev));
+
+    switch (c->state) {
+    case S_ECHO:
+        if (c->eof && left == 0)
+            conn_linger(c);
+        else if (!c->eof)
+            bufferevent_enable(bev, EV_READ);
+        break;
+    case S_SOURCE:
+        source_fill(c);
+        break;
+    case S_FLUSH:
+        if (left == 0)
+            conn_linger(c);
+        break;
+    default:
+        break;
+    }
+    if (c->dead)
+        conn_free(c);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        logv(c->srv, "conn %lu: %s", c->id,
+             (what & BEV_EVENT_TIMEOUT) ? "linger timeout"
+                                         : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        conn_free(c);
+        return;
+    }
+    if (!(what & BEV_EVENT_EOF))
+        return;
+
+    c->eof = 1;
+    conn_on_eof(c);
+    if (c->dead)
+        conn_free(c);
+}
+
+/* The client half-closed: finish what the state owes it. */
+static void
+conn_on_eof(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    switch (c->state) {
+    case S_CMD: {
+        /* An unterminated last line is still a command. */
+        size_t len = evbuffer_get_length(in);
+        char   line[MAX_CMD + 1];
+
+        if (len == 0) {
+            c->dead = 1;
+        } else if (len > MAX_CMD) {
+            conn_reply(c, "ERR\n");
+        } else {
+            evbuffer_remove(in, line, len);
+            line[len] = '\0';
+            conn_command(c, line);
+            if (!c->dead && c->state != S_CMD)
+                conn_on_eof(c);
+        }
+        break;
+    }
+    case S_ECHO:
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            conn_linger(c);
+        break;      /* otherwise conn_write finishes */
+    case S_SINK:
+        conn_reply(c, "%" PRIu64 " %016" PRIx64 "\n", c->count, c->hash);
+        break;
+    case S_HOLD:
+    case S_LINGER:
+        c->dead = 1;
+        break;
+    default:        /* SOURCE, FLUSH: the client may still read */
+        break;
+    }
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+          int salen, void *arg)
+{
+    struct srv  *s = arg;
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->srv = s;
+    c->id = ++s->next_id;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    logv(s, "conn %lu accepted", c->id);
+    bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, LOW_WATER, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (s->banner) {
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "%s\n", s->name);
+        c->state = S_ECHO;
+    }
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+
+    /* EMFILE and friends: keep going, the next accept may work. */
+    fprintf(stderr, "lbd-testsrv: accept: %s\n", evutil_socket_error_to_string(err));
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+/* Resolve "HOST:PORT" ("[v6]:PORT" too) into res.  0 or -1. */
+static int
+parse_listen(const char *text, struct addrinfo **res)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    char            host[256];
+    const char     *colon = strrchr(text, ':');
+    size_t          hl;
+    int             rc;
+
+    if (colon == NULL || colon == text || colon[1] == '\0')
+        return -1;
+    hl = (size_t) (colon - text);
+    if (text[0] == '[' && colon[-1] == ']') {
+        text++;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host))
+        return -1;
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    rc = getaddrinfo(host, colon + 1, &hints, res);
+    if (rc != 0) {
+        fprintf(stderr, "lbd-testsrv: %s: %s\n", text, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fprintf(f, "%d\n", (int) getpid()) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "lbd-testsrv: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    struct srv              s = { .name = "testsrv" };
+    const char             *listen_on = NULL, *pid_file = NULL;
+    int                     blackhole = 0, c, fd = -1, one = 1, rc = 1;
+    struct addrinfo        *ai = NULL;
+    struct evconnlistener  *l = NULL;
+    struct event           *sigterm = NULL, *sigint = NULL;
+    struct rlimit           rl;
+
+    while ((c = getopt(argc, argv, "l:n:bxp:vh")) != -1) {
+        switch (c) {
+        case 'l': listen_on = optarg; break;
+        case 'n': s.name = optarg; break;
+        case 'b': s.banner = 1; break;
+        case 'x': blackhole = 1; break;
+        case 'p': pid_file = optarg; break;
+        case 'v': s.verbose = 1; break;
+        case 'h': usage(); return 0;
+        default:  usage(); return 2;
+        }
+    }
+    if (listen_on == NULL || optind != argc) {
+        usage();
+        return 2;
+    }
+    if (parse_listen(listen_on, &ai) == -1) {
+        fprintf(stderr, "lbd-testsrv: bad listen address \"%s\"\n", listen_on);
+        return 2;
+    }
+
+    /* Thousands of connections: take every descriptor the hard limit allows. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        fprintf(stderr, "lbd-testsrv: event_base_new failed\n");
+        goto out;
+    }
+
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1
+        || listen(fd, blackhole ? 0 : 4096) == -1) {
+        fprintf(stderr, "lbd-testsrv: listen on %s: %s\n", listen_on, strerror(errno));
+        goto out;
+    }
+    if (!blackhole) {
+        l = evconnlistener_new(s.base, on_accept, &s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        if (l == NULL) {
+            fprintf(stderr, "lbd-testsrv: evconnlistener_new failed\n");
+            goto out;
+        }
+        fd = -1;    /* the listener owns it */
+        evconnlistener_set_error_cb(l, on_accept_error);
+    }
+
+    sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+    sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+    if (sigterm == NULL || sigint == NULL
+        || evsignal_add(sigterm, NULL) == -1 || evsignal_add(sigint, NULL) == -1) {
+        fprintf(stderr, "lbd-testsrv: cannot handle signals\n");
+        goto out;
+    }
+    if (pid_file != NULL && write_pid_file(pid_file) == -1)
+        goto out;
+
+    /* EVLOOP_NO_EXIT_ON_EMPTY: a blackhole has no events but signals. */
+    event_base_loop(s.base, EVLOOP_NO_EXIT_ON_EMPTY);
+    rc = 0;
+    if (pid_file != NULL)
+        unlink(pid_file);
+
+out:
+    /* Open connections are not freed: exit() closes their sockets. */
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    if (l != NULL)
+        evconnlistener_free(l);
+    if (fd != -1)
+        close(fd);
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    /* The base is not freed: connections may still use it; exit cleans up. */
+    return rc;
+}
