@@ -49,10 +49,12 @@ lbd_proc_title_init(int argc, char **argv)
             return;
     environ = copy;
 
+    /* And argv too: getopt and the config path keep pointing at copies. */
     title_start = argv[0];
     title_room = (size_t) (end - argv[0]);
-    for (int i = 1; i < argc; i++)
-        argv[i] = NULL;
+    for (int i = 0; i < argc; i++)
+        if ((argv[i] = strdup(argv[i])) == NULL)
+            return;
 }
 
 void
