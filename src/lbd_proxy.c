@@ -1,0 +1,584 @@
+/*
+ * lbd_proxy.c - layer 4: one client socket, one backend socket, bytes both
+ * ways.
+ *
+ * Each direction has at most one buffer of proxy_buffer_size bytes, taken
+ * from the worker's free list only while data is in flight: data read from
+ * one side is written to the other at once, and when that write takes it
+ * all (the common case) the buffer goes straight back.  An idle connection
+ * therefore holds no buffer at all.
+ *
+ * Backpressure: reading from a side stops when the buffer towards the other
+ * side is full (high watermark) and resumes when at least half of it is free
+ * again (low watermark), so a slow reader costs one buffer, never more.
+ *
+ * Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once
+ * everything read before it was written.  The connection ends when both
+ * directions have ended, on an error, or after the idle timeout.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lbd_log.h"
+#include "lbd_worker.h"
+
+/* Buffers kept on a worker's free list at most; the rest go back to malloc. */
+#define LBD_FREE_BUFS_MAX 256
+
+struct lbd_buf {
+    struct lbd_buf *next;          /* free list link */
+    uint32_t        start, end;    /* the bytes not yet written */
+    char            data[];
+};
+
+union lbd_sockaddr {
+    struct sockaddr     sa;
+    struct sockaddr_in  in;
+    struct sockaddr_in6 in6;
+};
+
+/* One socket of a connection, and the bytes waiting to be written to it. */
+struct lbd_side {
+    struct lbd_conn *conn;
+    int              fd;
+    struct event     rev, wev;
+    struct lbd_buf  *out;
+    unsigned         eof:1;        /* read EOF from fd */
+    unsigned         shut:1;       /* shutdown(fd, SHUT_WR) done */
+    unsigned         reading:1;    /* rev added */
+    unsigned         writing:1;    /* wev added */
+};
+
+struct lbd_conn {
+    struct lbd_conn     *prev, *next;
+    struct lbd_service  *svc;
+    struct lbd_snapshot *snap;      /* holds pool and peer alive */
+    struct lbd_pool     *pool;
+    struct lbd_peer     *peer;      /* NULL until one is picked */
+    struct lbd_side      c, b;      /* client, backend */
+    struct event         timer;     /* connect timeout, then idle timeout */
+    int64_t              last_ms;   /* last byte moved, loop time */
+    uint64_t             tried_small;
+    uint64_t            *tried;     /* &tried_small, or a bitmap for > 64 peers */
+    unsigned             ntried;
+    unsigned             connected:1;
+    union lbd_sockaddr   client;
+    socklen_t            clientlen;
+};
+
+static void conn_close(struct lbd_conn *conn);
+static void connect_next(struct lbd_conn *conn);
+
+static struct lbd_worker *
+conn_worker(const struct lbd_conn *conn)
+{
+    return conn->svc->worker;
+}
+
+static size_t
+buf_cap(const struct lbd_conn *conn)
+{
+    return conn_worker(conn)->cycle->conf->proxy_buffer_size;
+}
+
+static int64_t
+loop_ms(struct event_base *base)
+{
+    struct timeval tv;
+
+    event_base_gettimeofday_cached(base, &tv);
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static struct lbd_buf *
+buf_get(struct lbd_conn *conn)
+{
+    struct lbd_worker *w = conn_worker(conn);
+    struct lbd_buf    *buf = w->free_bufs;
+
+    if (buf != NULL) {
+        w->free_bufs = buf->next;
+        w->nfree_bufs--;
+    } else if ((buf = malloc(sizeof(*buf) + buf_cap(conn))) == NULL) {
+        return NULL;
+    }
+    buf->next = NULL;
+    buf->start = buf->end = 0;
+    return buf;
+}
+
+static void
+buf_put(struct lbd_worker *w, struct lbd_buf *buf)
+{
+    if (w->nfree_bufs >= LBD_FREE_BUFS_MAX) {
+        free(buf);
+        return;
+    }
+    buf->next = w->free_bufs;
+    w->free_bufs = buf;
+    w->nfree_bufs++;
+}
+
+void
+lbd_proxy_free_buffers(struct lbd_worker *w)
+{
+    while (w->free_bufs != NULL) {
+        struct lbd_buf *next = w->free_bufs->next;
+        free(w->free_bufs);
+        w->free_bufs = next;
+    }
+    w->nfree_bufs = 0;
+}
+
+static const char *
+client_text(const struct lbd_conn *conn, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int  port = 0;
+
+    if (conn->client.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &conn->client.in.sin_addr, host, sizeof(host));
+        port = ntohs(conn->client.in.sin_port);
+        snprintf(out, len, "%s:%d", host, port);
+    } else if (conn->client.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &conn->client.in6.sin6_addr, host, sizeof(host));
+        port = ntohs(conn->client.in6.sin6_port);
+        snprintf(out, len, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, len, "unknown");
+    }
+    return out;
+}
+
+static struct lbd_side *
+other_side(struct lbd_side *s)
+{
+    return s == &s->conn->c ? &s->conn->b : &s->conn->c;
+}
+
+static void
+side_read(struct lbd_side *s, int on)
+{
+    if ((unsigned) on == s->reading)
+        return;
+    if (on)
+        event_add(&s->rev, NULL);
+    else
+        event_del(&s->rev);
+    s->reading = on ? 1 : 0;
+}
+
+static void
+side_write(struct lbd_side *s, int on)
+{
+    if ((unsigned) on == s->writing)
+        return;
+    if (on)
+        event_add(&s->wev, NULL);
+    else
+        event_del(&s->wev);
+    s->writing = on ? 1 : 0;
+}
+
+/* Both directions over: the client's bytes reached the backend and back. */
+static int
+conn_done(const struct lbd_conn *conn)
+{
+    return conn->c.eof && conn->b.shut && conn->b.eof && conn->c.shut;
+}
+
+static void
+side_shutdown(struct lbd_side *s)
+{
+    if (s->shut)
+        return;
+    s->shut = 1;
+    /* ENOTCONN when the peer already went away: nothing left to tell it. */
+    shutdown(s->fd, SHUT_WR);
+}
+
+/*
+ * Read permission for src follows the room in the buffer towards dst: off
+ * at the high watermark (full), on again at the low one (half free).
+ */
+static void
+update_backpressure(struct lbd_side *src, struct lbd_side *dst)
+{
+    size_t cap = buf_cap(src->conn);
+    size_t room = dst->out ? cap - dst->out->end : cap;
+
+    if (src->eof)
+        return;
+    if (src->reading && room == 0)
+        side_read(src, 0);
+    else if (!src->reading && room >= cap / 2)
+        side_read(src, 1);
+}
+
+/*
+ * Write what is waiting for dst.  Returns 0, or -1 when the connection was
+ * closed (the caller must not touch it again).
+ */
+static int
+flush(struct lbd_side *dst)
+{
+    struct lbd_conn *conn = dst->conn;
+    struct lbd_side *src = other_side(dst);
+    struct lbd_buf  *buf = dst->out;
+
+    while (buf->start < buf->end) {
+        ssize_t n = send(dst->fd, buf->data + buf->start, buf->end - buf->start,
+                         MSG_NOSIGNAL);
+        if (n > 0) {
+            buf->start += (uint32_t) n;
+            conn->last_ms = loop_ms(conn_worker(conn)->base);
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN)
+            break;
+        if (lbd_log_enabled(LBD_LOG_INFO)) {
+            char client[64];
+            lbd_log_err(LBD_LOG_INFO, errno, "send() to %s failed (client %s)",
+                        dst == &conn->c ? "client" : conn->peer->addr.text,
+                        client_text(conn, client, sizeof(client)));
+        }
+        conn_close(conn);
+        return -1;
+    }
+
+    if (buf->start == buf->end) {
+        /* All gone: the buffer goes back, nothing is held while idle. */
+        buf_put(conn_worker(conn), buf);
+        dst->out = NULL;
+        side_write(dst, 0);
+        if (src->eof) {
+            side_shutdown(dst);
+            if (conn_done(conn)) {
+                conn_close(conn);
+                return -1;
+            }
+        }
+    } else {
+        /* Amortised: at most half a buffer moves, once per half written. */
+        if (buf->start >= buf_cap(conn) / 2) {
+            memmove(buf->data, buf->data + buf->start, buf->end - buf->start);
+            buf->end -= buf->start;
+            buf->start = 0;
+        }
+        side_write(dst, 1);
+    }
+    update_backpressure(src, dst);
+    return 0;
+}
+
+static void
+on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_side *src = arg;
+    struct lbd_side *dst = other_side(src);
+    struct lbd_conn *conn = src->conn;
+    struct lbd_buf  *buf = dst->out;
+    size_t           cap = buf_cap(conn);
+    ssize_t          n;
+
+    if (buf == NULL && (buf = dst->out = buf_get(conn)) == NULL) {
+        lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no buffer for a connection");
+        conn_close(conn);
+        return;
+    }
+    assert(buf->end < cap);
+
+    do {
+        n = recv(src->fd, buf->data + buf->end, cap - buf->end, 0);
+    } while (n == -1 && errno == EINTR);
+
+    if (n > 0) {
+        buf->end += (uint32_t) n;
+        conn->last_ms = loop_ms(conn_worker(conn)->base);
+        flush(dst);
+        return;
+    }
+    if (buf->start == buf->end) {
+        buf_put(conn_worker(conn), buf);
+        dst->out = NULL;
+    }
+    if (n == -1 && errno == EAGAIN)
+        return;
+    if (n == 0) {
+        src->eof = 1;
+        side_read(src, 0);
+        if (dst->out == NULL) {
+            side_shutdown(dst);
+            if (conn_done(conn))
+                conn_close(conn);
+        }
+        return;
+    }
+    if (lbd_log_enabled(LBD_LOG_INFO)) {
+        char client[64];
+        lbd_log_err(LBD_LOG_INFO, errno, "recv() from %s failed (client %s)",
+                    src == &conn->c ? "client" : conn->peer->addr.text,
+                    client_text(conn, client, sizeof(client)));
+    }
+    conn_close(conn);
+}
+
+static void
+on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_side *dst = arg;
+
+    if (dst->out != NULL)
+        flush(dst);
+    else
+        side_write(dst, 0);
+}
+
+static void
+on_connected(struct lbd_conn *conn)
+{
+    struct lbd_worker *w = conn_worker(conn);
+
+    conn->connected = 1;
+    conn->peer->total++;
+    event_assign(&conn->b.wev, w->base, conn->b.fd, EV_WRITE | EV_PERSIST, on_write, &conn->b);
+    conn->last_ms = loop_ms(w->base);
+    evtimer_add(&conn->timer, conn->svc->idle_tv);
+    side_read(&conn->c, 1);
+    side_read(&conn->b, 1);
+}
+
+/* The current peer did not take the connection: log, count, let it go. */
+static void
+peer_give_up(struct lbd_conn *conn, int err, const char *what)
+{
+    struct lbd_peer *peer = conn->peer;
+
+    lbd_log_err(LBD_LOG_WARN, err, "connect() to %s (pool \"%s\") %s",
+                peer->addr.text, conn->pool->name, what);
+    side_write(&conn->b, 0);
+    evtimer_del(&conn->timer);
+    close(conn->b.fd);
+    conn->b.fd = -1;
+    peer->fails++;
+    peer->active--;
+    if (conn->pool->strategy->release)
+        conn->pool->strategy->release(conn->pool, peer, LBD_PEER_CONNECT_FAILED);
+    conn->peer = NULL;
+}
+
+static void
+on_connect(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_conn *conn = arg;
+    int              err = 0;
+    socklen_t        len = sizeof(err);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+        err = errno;
+    if (err != 0) {
+        peer_give_up(conn, err, "failed");
+        connect_next(conn);
+        return;
+    }
+    side_write(&conn->b, 0);
+    evtimer_del(&conn->timer);
+    on_connected(conn);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_conn *conn = arg;
+    int64_t          idle_ms, now;
+
+    if (!conn->connected) {
+        char what_text[64];
+        snprintf(what_text, sizeof(what_text), "timed out after %d ms",
+                 conn->svc->conf->connect_timeout);
+        peer_give_up(conn, 0, what_text);
+        connect_next(conn);
+        return;
+    }
+    idle_ms = conn->svc->conf->idle_timeout;
+    now = loop_ms(conn_worker(conn)->base);
+    if (now - conn->last_ms < idle_ms) {
+        /* Traffic since the timer was set: sleep for what is left. */
+        struct timeval tv;
+        int64_t        left = conn->last_ms + idle_ms - now;
+
+        tv.tv_sec = left / 1000;
+        tv.tv_usec = (left % 1000) * 1000;
+        evtimer_add(&conn->timer, &tv);
+        return;
+    }
+    if (lbd_log_enabled(LBD_LOG_INFO)) {
+        char client[64];
+        lbd_log(LBD_LOG_INFO, "connection %s -> %s idle for %lld ms, closing",
+                client_text(conn, client, sizeof(client)), conn->peer->addr.text,
+                (long long) idle_ms);
+    }
+    conn_close(conn);
+}
+
+/* Pick the next untried peer and start connecting; close when none is left. */
+static void
+connect_next(struct lbd_conn *conn)
+{
+    struct lbd_worker *w = conn_worker(conn);
+    struct lbd_pick    ctx = {
+        .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
+    };
+
+    for (;;) {
+        struct lbd_peer *peer = conn->pool->strategy->pick(conn->pool, &ctx);
+        int              fd, on = 1;
+
+        if (peer == NULL) {
+            char client[64];
+            lbd_log(LBD_LOG_ERROR, "service \"%s\": no backend of pool \"%s\" took the "
+                    "connection from %s (tried %u of %u); closing it",
+                    conn->svc->conf->name, conn->pool->name,
+                    client_text(conn, client, sizeof(client)), conn->ntried,
+                    conn->pool->npeers);
+            conn_close(conn);
+            return;
+        }
+        lbd_bit_set(conn->tried, peer->index);
+        conn->ntried++;
+        conn->peer = peer;
+        peer->active++;
+
+        fd = socket(peer->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            lbd_log_err(LBD_LOG_ERROR, errno, "socket() for %s failed", peer->addr.text);
+            conn_close(conn);
+            return;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        conn->b.fd = fd;
+        event_assign(&conn->b.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->b);
+
+        if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
+            on_connected(conn);
+            return;
+        }
+        if (errno == EINPROGRESS) {
+            event_assign(&conn->b.wev, w->base, fd, EV_WRITE | EV_PERSIST, on_connect, conn);
+            side_write(&conn->b, 1);
+            evtimer_add(&conn->timer, conn->svc->connect_tv);
+            return;
+        }
+        /* Refused at once (loopback does that): the next one, right away. */
+        peer_give_up(conn, errno, "failed");
+    }
+}
+
+void
+lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    struct lbd_worker *w = svc->worker;
+    struct lbd_conn   *conn;
+    int                on = 1;
+
+    conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no memory for a connection");
+        close(fd);
+        lbd_worker_conn_closed(w);
+        return;
+    }
+    conn->svc = svc;
+    conn->snap = w->snap;
+    lbd_snapshot_ref(conn->snap);
+    conn->pool = &conn->snap->pools[svc->conf->pool];
+    conn->tried = &conn->tried_small;
+    if (conn->pool->npeers > 64) {
+        conn->tried = calloc(LBD_BITMAP_WORDS(conn->pool->npeers), sizeof(uint64_t));
+        if (conn->tried == NULL) {
+            lbd_snapshot_unref(conn->snap);
+            free(conn);
+            close(fd);
+            lbd_worker_conn_closed(w);
+            return;
+        }
+    }
+    if (salen > sizeof(conn->client))
+        salen = sizeof(conn->client);
+    memcpy(&conn->client, sa, salen);
+    conn->clientlen = salen;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    conn->c.conn = conn;
+    conn->c.fd = fd;
+    event_assign(&conn->c.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->c);
+    event_assign(&conn->c.wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, &conn->c);
+    conn->b.conn = conn;
+    conn->b.fd = -1;
+    evtimer_assign(&conn->timer, w->base, on_timer, conn);
+
+    conn->next = w->conns;
+    if (w->conns)
+        w->conns->prev = conn;
+    w->conns = conn;
+
+    connect_next(conn);
+}
+
+static void
+conn_close(struct lbd_conn *conn)
+{
+    struct lbd_worker *w = conn_worker(conn);
+
+    side_read(&conn->c, 0);
+    side_write(&conn->c, 0);
+    close(conn->c.fd);
+    if (conn->b.fd != -1) {
+        side_read(&conn->b, 0);
+        side_write(&conn->b, 0);
+        close(conn->b.fd);
+    }
+    evtimer_del(&conn->timer);
+    if (conn->c.out)
+        buf_put(w, conn->c.out);
+    if (conn->b.out)
+        buf_put(w, conn->b.out);
+
+    if (conn->peer != NULL) {
+        conn->peer->active--;
+        if (conn->pool->strategy->release)
+            conn->pool->strategy->release(conn->pool, conn->peer,
+                                          conn->connected ? LBD_PEER_OK
+                                                          : LBD_PEER_CONNECT_FAILED);
+    }
+
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        w->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+
+    if (conn->tried != &conn->tried_small)
+        free(conn->tried);
+    lbd_snapshot_unref(conn->snap);
+    free(conn);
+    lbd_worker_conn_closed(w);
+}
+
+void
+lbd_proxy_close_all(struct lbd_worker *w)
+{
+    while (w->conns != NULL)
+        conn_close(w->conns);
+}

@@ -1,0 +1,283 @@
+/*
+ * lbd_worker.c - a worker process: one libevent loop that accepts on the
+ * inherited listeners and proxies.
+ *
+ * Signals from the master arrive as libevent signal events, so they are
+ * handled between callbacks, never inside one:
+ *   TERM, INT  fast stop: exit now, the kernel closes every socket;
+ *   QUIT       graceful stop: close the listeners, let open connections end,
+ *              exit when none is left or after timeouts.shutdown;
+ *   USR1       reopen the error log (the master has reopened and chowned it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lbd_log.h"
+#include "lbd_worker.h"
+
+/* Accepts per listener wakeup: bounds one callback's work, and leaves
+ * connections in a busy queue to the other workers. */
+#define LBD_ACCEPT_BATCH        64
+/* After EMFILE/ENFILE, wait this long before accepting again. */
+#define LBD_ACCEPT_PAUSE_MS    100
+
+static void
+ms_to_tv(int ms, struct timeval *tv)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+void
+lbd_worker_accept_enable(struct lbd_worker *w, int on)
+{
+    if ((unsigned) on == w->accepting || w->shutting_down)
+        return;
+    for (unsigned i = 0; i < w->nservices; i++) {
+        if (w->services[i].fd == -1)
+            continue;
+        if (on)
+            event_add(&w->services[i].ev, NULL);
+        else
+            event_del(&w->services[i].ev);
+    }
+    w->accepting = on ? 1 : 0;
+}
+
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_worker *w = arg;
+
+    if (w->nconns < (unsigned) w->cycle->conf->worker_connections)
+        lbd_worker_accept_enable(w, 1);
+}
+
+static void
+on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct lbd_service *svc = arg;
+    struct lbd_worker  *w = svc->worker;
+    unsigned            limit = (unsigned) w->cycle->conf->worker_connections;
+
+    for (int i = 0; i < LBD_ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t               len = sizeof(ss);
+        int                     fd;
+
+        if (w->nconns >= limit) {
+            /* Full: leave the rest in the kernel's queue (or to other workers). */
+            lbd_worker_accept_enable(w, 0);
+            return;
+        }
+        fd = accept4(lfd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            switch (errno) {
+            case EAGAIN:
+            case ECONNABORTED:
+                return;
+            case EINTR:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM: {
+                struct timeval tv;
+
+                /* Spinning on a full descriptor table helps no one. */
+                lbd_log_err(LBD_LOG_ERROR, errno, "accept() on %s failed; pausing accepts "
+                            "for %d ms (%u connections open)", svc->conf->listen.text,
+                            LBD_ACCEPT_PAUSE_MS, w->nconns);
+                lbd_worker_accept_enable(w, 0);
+                ms_to_tv(LBD_ACCEPT_PAUSE_MS, &tv);
+                evtimer_add(w->accept_timer, &tv);
+                return;
+            }
+            default:
+                lbd_log_err(LBD_LOG_ERROR, errno, "accept() on %s failed", svc->conf->listen.text);
+                return;
+            }
+        }
+        w->nconns++;
+        lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
+    }
+}
+
+void
+lbd_worker_conn_closed(struct lbd_worker *w)
+{
+    w->nconns--;
+    if (w->shutting_down) {
+        if (w->nconns == 0)
+            event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (!w->accepting && !evtimer_pending(w->accept_timer, NULL) &&
+        w->nconns < (unsigned) w->cycle->conf->worker_connections)
+        lbd_worker_accept_enable(w, 1);
+}
+
+static void
+on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_worker *w = arg;
+
+    lbd_log(LBD_LOG_WARN, "graceful stop: %u connections still open after %d ms; closing them",
+            w->nconns, w->cycle->conf->shutdown_timeout);
+    event_base_loopexit(w->base, NULL);
+}
+
+static void
+graceful_stop(struct lbd_worker *w)
+{
+    struct timeval tv;
+
+    if (w->shutting_down)
+        return;
+    lbd_worker_accept_enable(w, 0);
+    w->shutting_down = 1;
+    evtimer_del(w->accept_timer);
+    for (unsigned i = 0; i < w->nservices; i++) {
+        if (w->services[i].fd != -1) {
+            close(w->services[i].fd);
+            w->services[i].fd = -1;
+        }
+    }
+    lbd_log(LBD_LOG_INFO, "graceful stop: %u connections open", w->nconns);
+    if (w->nconns == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    ms_to_tv(w->cycle->conf->shutdown_timeout, &tv);
+    w->shutdown_timer = evtimer_new(w->base, on_shutdown_timeout, w);
+    if (w->shutdown_timer == NULL || evtimer_add(w->shutdown_timer, &tv) == -1)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    struct lbd_worker *w = arg;
+
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        event_base_loopbreak(w->base);
+        break;
+    case SIGQUIT:
+        graceful_stop(w);
+        break;
+    case SIGUSR1:
+        if (lbd_log_reopen((uid_t) -1, (gid_t) -1) == -1)
+            lbd_log_err(LBD_LOG_ERROR, errno, "reopening the error log failed");
+        break;
+    }
+}
+
+static int
+setup_services(struct lbd_worker *w)
+{
+    const struct lbd_conf *conf = w->cycle->conf;
+
+    w->services = calloc(conf->nservices, sizeof(*w->services));
+    if (w->services == NULL)
+        return -1;
+    w->nservices = conf->nservices;
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        struct lbd_service *svc = &w->services[i];
+        struct timeval      tv;
+
+        svc->conf = &conf->services[i];
+        svc->worker = w;
+        svc->fd = w->cycle->listeners[i].fd;
+        event_assign(&svc->ev, w->base, svc->fd, EV_READ | EV_PERSIST, on_accept, svc);
+        /* Common timeouts: O(1) timer adds for the many equal durations. */
+        ms_to_tv(svc->conf->connect_timeout, &tv);
+        svc->connect_tv = event_base_init_common_timeout(w->base, &tv);
+        ms_to_tv(svc->conf->idle_timeout, &tv);
+        svc->idle_tv = event_base_init_common_timeout(w->base, &tv);
+        if (svc->connect_tv == NULL || svc->idle_tv == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+void
+lbd_worker_run(struct lbd_cycle *cycle, unsigned slot)
+{
+    static const int signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+    struct lbd_worker  w = { .cycle = cycle, .slot = slot };
+    struct event      *sigev[sizeof(signals) / sizeof(signals[0])] = { 0 };
+    struct event_config *cfg;
+    pid_t              master = getppid();
+    int                code = 1;
+
+    lbd_proc_title("lbd: worker process");
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (lbd_proc_drop_privileges(cycle->conf) == -1)
+        exit(2);
+    /* After setuid, which clears it: stop gracefully if the master dies. */
+    prctl(PR_SET_PDEATHSIG, SIGQUIT, 0, 0, 0);
+    if (getppid() != master)
+        exit(0);
+
+    cfg = event_config_new();
+    if (cfg == NULL)
+        exit(2);
+    /* One thread per process: no locks inside libevent either. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w.base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (w.base == NULL) {
+        lbd_log(LBD_LOG_CRIT, "event_base_new() failed");
+        exit(2);
+    }
+
+    w.snap = lbd_snapshot_build(cycle->conf);
+    w.accept_timer = evtimer_new(w.base, accept_resume, &w);
+    if (w.snap == NULL || w.accept_timer == NULL || setup_services(&w) == -1) {
+        lbd_log(LBD_LOG_CRIT, "worker %u failed to start", slot);
+        exit(2);
+    }
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+        sigev[i] = evsignal_new(w.base, signals[i], on_signal, &w);
+        if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1) {
+            lbd_log(LBD_LOG_CRIT, "cannot handle signal %d", signals[i]);
+            exit(2);
+        }
+    }
+    lbd_worker_accept_enable(&w, 1);
+    lbd_debug("worker %u running", slot);
+
+    if (event_base_dispatch(w.base) == -1)
+        lbd_log(LBD_LOG_CRIT, "event loop failed");
+    else
+        code = 0;
+
+    /* Tidy exit, so that leak checkers see what a worker really leaks. */
+    lbd_worker_accept_enable(&w, 0);
+    w.shutting_down = 1;
+    lbd_proxy_close_all(&w);
+    lbd_proxy_free_buffers(&w);
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+        event_free(sigev[i]);
+    for (unsigned i = 0; i < w.nservices; i++) {
+        event_del(&w.services[i].ev);
+        if (w.services[i].fd != -1)
+            close(w.services[i].fd);
+    }
+    free(w.services);
+    if (w.shutdown_timer)
+        event_free(w.shutdown_timer);
+    event_free(w.accept_timer);
+    lbd_snapshot_unref(w.snap);
+    event_base_free(w.base);
+    exit(code);
+}
