@@ -823,6 +823,32 @@ h_proc_status_kb(pid_t pid, const char *field)
 }
 
 int
+h_proc_has_open(pid_t pid, const char *path)
+{
+    char           dir[64], link[600], target[600];
+    DIR           *d;
+    struct dirent *e;
+    int            found = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pid);
+    d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        found = strcmp(target, path) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+int
 h_proc_uids(pid_t pid, long uids[4])
 {
     char val[128];
@@ -956,22 +982,14 @@ has_workers(void *arg)
     return h_lbd_workers(a->l, w, 256) == a->n;
 }
 
-int
-h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers)
+/* Wait until port listens and l->pid has nworkers workers (10 s in all). */
+static int
+lbd_wait_ready(struct h_lbd *l, int port, int nworkers)
 {
-    const char        *argv[] = { h_lbd_bin(), "-g", "-c", conf, NULL };
     struct workers_arg wa = { l, nworkers };
-    int64_t            deadline;
+    int64_t            deadline = h_now_ms() + 10000;
     int                st;
 
-    l->conf = conf;
-    l->out = h_path("lbd.out");
-    l->error_log = h_path("error.log");
-    l->pid_file = h_path("lbd.pid");
-    l->pid = h_spawn(argv, l->out);
-    if (l->pid == -1)
-        return -1;
-    deadline = h_now_ms() + 10000;
     while (!h_port_listening(port)) {
         if (waitpid(l->pid, &st, WNOHANG) == l->pid) {
             say("lbd exited during start-up (status 0x%x); its output:", st);
@@ -995,6 +1013,61 @@ h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers)
         return -1;
     }
     return 0;
+}
+
+static void
+lbd_paths(struct h_lbd *l, const char *conf)
+{
+    l->conf = conf;
+    l->out = h_path("lbd.out");
+    l->error_log = h_path("error.log");
+    l->pid_file = h_path("lbd.pid");
+}
+
+static int
+pid_file_ready(void *arg)
+{
+    struct h_lbd *l = arg;
+    char         *text = h_read_file(l->pid_file, NULL);
+    int           ok = text != NULL && atoi(text) > 0;
+
+    if (ok)
+        l->pid = (pid_t) atoi(text);
+    free(text);
+    return ok;
+}
+
+int
+h_lbd_start_daemon(struct h_lbd *l, const char *conf, int port, int nworkers)
+{
+    const char *argv[] = { h_lbd_bin(), "-c", conf, NULL };
+    int         rc;
+
+    lbd_paths(l, conf);
+    l->pid = -1;
+    rc = h_run(argv, l->out, 10000);
+    if (rc != 0) {
+        say("lbd -c %s exited with %d; its output:", conf, rc);
+        h_dump(l->out);
+        return -1;
+    }
+    if (h_wait(pid_file_ready, l, 5000) == -1) {
+        say("lbd -c %s: no pid in %s", conf, l->pid_file);
+        return -1;
+    }
+    return lbd_wait_ready(l, port, nworkers);
+}
+
+int
+h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers)
+{
+    const char *argv[] = { h_lbd_bin(), "-g", "-c", conf, NULL };
+
+    lbd_paths(l, conf);
+    l->pid = h_spawn(argv, l->out);
+    if (l->pid == -1)
+        return -1;
+    return lbd_wait_ready(l, port, nworkers);
 }
 
 int

@@ -162,6 +162,9 @@ int h_proc_cmdline(pid_t pid, char *buf, size_t len);
 /* A "kB" field of /proc/pid/status, e.g. "VmRSS"; -1 if absent. */
 long h_proc_status_kb(pid_t pid, const char *field);
 
+/* 1 when one of pid's descriptors is the file path (as /proc/pid/fd shows it). */
+int h_proc_has_open(pid_t pid, const char *path);
+
 /* The real, effective, saved and fs uids of pid (the Uid: line).  0 or -1. */
 int h_proc_uids(pid_t pid, long uids[4]);
 
@@ -224,6 +227,15 @@ const char *h_lbd_bin(void);
  * Returns 0 or -1.
  */
 int h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers);
+
+/*
+ * Start lbd as a daemon ("lbd -c conf", no -g): the command must exit 0
+ * (the daemon said it is ready); the master's pid comes from the pid file.
+ * The daemon is re-parented to the test process (the subreaper), so
+ * h_wait_exit and teardown still work on it.  Then waits like h_lbd_start.
+ * Returns 0 or -1.
+ */
+int h_lbd_start_daemon(struct h_lbd *l, const char *conf, int port, int nworkers);
 
 /* The master's live children (its workers), at most max.  Returns the count. */
 int h_lbd_workers(const struct h_lbd *l, pid_t *out, int max);
