@@ -62,8 +62,8 @@ struct lbd_conf {
     char    *pid_file;
     char    *user;                 /* NULL: children keep the master's user */
     char    *group;                /* NULL: the user's primary group */
-    uid_t    uid;                  /* resolved when user is set */
-    gid_t    gid;
+    uid_t    uid;                  /* resolved when user is set, else (uid_t) -1 */
+    gid_t    gid;                  /* group's, else user's primary, else (gid_t) -1 */
 
     char    *error_log_path;       /* "stderr" or a file path */
     enum lbd_log_level error_log_level;
