@@ -883,7 +883,7 @@ conf_new(const char *path)
         return NULL;
     conf->worker_processes = ncpu < 1 ? 1 : ncpu > CONF_MAX_WORKERS ? CONF_MAX_WORKERS
                                                                     : (int) ncpu;
-    conf->worker_connections = 10000;
+    conf->worker_connections = 8192;
     conf->uid = (uid_t) -1;
     conf->gid = (gid_t) -1;
     conf->error_log_level = LBD_LOG_NOTICE;

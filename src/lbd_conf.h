@@ -58,7 +58,7 @@ struct lbd_conf {
     char    *file;                 /* path the config was read from */
 
     int      worker_processes;     /* resolved: "auto" becomes the CPU count */
-    int      worker_connections;   /* max client connections per worker */
+    int      worker_connections;   /* max client connections per worker, default 8192 */
     char    *pid_file;
     char    *user;                 /* NULL: children keep the master's user */
     char    *group;                /* NULL: the user's primary group */
