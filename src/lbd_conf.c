@@ -727,6 +727,7 @@ elog_path(struct conf_ctx *cx, const config_setting_t *s, void *obj)
 {
     struct lbd_conf *conf = obj;
 
+    conf->error_log_set = 1;
     return conf_strdup(cx, s, &conf->error_log_path);
 }
 

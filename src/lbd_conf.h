@@ -66,6 +66,7 @@ struct lbd_conf {
     gid_t    gid;                  /* group's, else user's primary, else (gid_t) -1 */
 
     char    *error_log_path;       /* "stderr" or a file path */
+    int      error_log_set;        /* the file names error_log.path */
     enum lbd_log_level error_log_level;
 
     int      connect_timeout;      /* ms, default 5000 */
