@@ -58,14 +58,15 @@ struct lbd_conf {
     char    *file;                 /* path the config was read from */
 
     int      worker_processes;     /* resolved: "auto" becomes the CPU count */
-    int      worker_connections;   /* max client connections per worker */
+    int      worker_connections;   /* max client connections per worker, default 8192 */
     char    *pid_file;
     char    *user;                 /* NULL: children keep the master's user */
     char    *group;                /* NULL: the user's primary group */
-    uid_t    uid;                  /* resolved when user is set */
-    gid_t    gid;
+    uid_t    uid;                  /* resolved when user is set, else (uid_t) -1 */
+    gid_t    gid;                  /* group's, else user's primary, else (gid_t) -1 */
 
     char    *error_log_path;       /* "stderr" or a file path */
+    int      error_log_set;        /* the file names error_log.path */
     enum lbd_log_level error_log_level;
 
     int      connect_timeout;      /* ms, default 5000 */

@@ -22,6 +22,7 @@
 static int                log_fd = 2;
 static enum lbd_log_level log_level = LBD_LOG_NOTICE;
 static char               log_path[4096] = "stderr";
+static int                also_stderr;
 
 static const char *const level_names[] = {
     "debug", "info", "notice", "warn", "error", "crit",
@@ -69,6 +70,12 @@ lbd_log_reopen(uid_t uid, gid_t gid)
     close(log_fd);
     log_fd = fd;
     return 0;
+}
+
+void
+lbd_log_also_stderr(int on)
+{
+    also_stderr = on;
 }
 
 int
@@ -119,4 +126,7 @@ lbd_log_err(enum lbd_log_level level, int err, const char *fmt, ...)
     /* One write: whole lines, even with several processes on one file. */
     while (write(log_fd, line, n) == -1 && errno == EINTR)
         ;
+    if (also_stderr && log_fd != 2)
+        while (write(2, line, n) == -1 && errno == EINTR)
+            ;
 }

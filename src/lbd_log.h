@@ -23,6 +23,12 @@ int lbd_log_open(const char *path, enum lbd_log_level level);
  */
 int lbd_log_reopen(uid_t uid, gid_t gid);
 
+/*
+ * Also copy every line to stderr (lbd -g: the terminal or the service
+ * manager sees the log while the configured file still gets it).
+ */
+void lbd_log_also_stderr(int on);
+
 /* The descriptor the log writes to (for dup2 of stderr). */
 int lbd_log_fd(void);
 

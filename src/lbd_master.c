@@ -315,6 +315,18 @@ start_stop(struct lbd_cycle *cycle, int how)
     kill_at_ms = now_ms() + budget;
 }
 
+/*
+ * Where the error log goes: the configured path; with -g, stderr unless the
+ * file names a path (then both: lbd_log_also_stderr).
+ */
+static const char *
+log_target(const struct lbd_conf *conf, const struct lbd_options *opt)
+{
+    if (opt->foreground && !conf->error_log_set)
+        return "stderr";
+    return conf->error_log_path;
+}
+
 /* Is the new configuration compatible with what cannot change on reload? */
 static void
 warn_unchangeable(const struct lbd_conf *old, const struct lbd_conf *conf)
@@ -351,10 +363,9 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
     free(next.conf->pid_file);
     next.conf->pid_file = strdup(cycle->conf->pid_file);
 
-    if (!opt->foreground &&
-        (strcmp(next.conf->error_log_path, cycle->conf->error_log_path) != 0 ||
+    if ((strcmp(log_target(next.conf, opt), log_target(cycle->conf, opt)) != 0 ||
          next.conf->error_log_level != cycle->conf->error_log_level) &&
-        lbd_log_open(next.conf->error_log_path, next.conf->error_log_level) == -1)
+        lbd_log_open(log_target(next.conf, opt), next.conf->error_log_level) == -1)
         lbd_log_err(LBD_LOG_ERROR, errno, "reload: cannot open the error log \"%s\", "
                     "keeping the old one", next.conf->error_log_path);
 
@@ -423,13 +434,12 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
     sigset_t blocked, none;
     struct lbd_conf *conf = cycle->conf;
 
-    if (!opt->foreground && lbd_log_open(conf->error_log_path, conf->error_log_level) == -1) {
+    if (lbd_log_open(log_target(conf, opt), conf->error_log_level) == -1) {
         fprintf(stderr, "lbd: cannot open the error log \"%s\": %s\n",
                 conf->error_log_path, strerror(errno));
         return 1;
     }
-    if (opt->foreground)
-        lbd_log_open("stderr", conf->error_log_level);
+    lbd_log_also_stderr(opt->foreground);
 
     raise_nofile(conf);
     if (setup_signals(&blocked) == -1)

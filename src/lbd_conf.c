@@ -1,0 +1,1176 @@
+/*
+ * lbd_conf.c - read, check and resolve the configuration file.
+ *
+ * libconfig does the syntax; everything else is here.  Each group is read
+ * against a table of the keys it may hold, so an unknown key is refused at
+ * its own line instead of being ignored, and every value is checked where
+ * it is read, so the message can name the file, the line and the key.  The
+ * result owns a copy of every string: the libconfig tree is destroyed before
+ * lbd_conf_load returns.  The parsers of single values (addresses,
+ * durations, sizes, levels) are in lbd_conf_value.c.
+ *
+ * Master only: loading may resolve host names and look up users.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "lbd_config.h"
+#include "lbd_conf.h"
+
+#define CONF_NAME_MAX       64      /* service and pool names */
+#define CONF_MAX_BACKENDS   4096
+#define CONF_MAX_WORKERS    1024
+#define CONF_INCLUDE_DEPTH  10      /* libconfig's own limit */
+
+/* Where the walk is, so that any check can say so in its message. */
+struct conf_ctx {
+    const char      *path;      /* the file given to lbd_conf_load */
+    char            *err;
+    size_t           errlen;
+    struct lbd_conf *conf;
+
+    const char      *where;     /* "service \"web\"", NULL at top level */
+    const char      *prefix;    /* "timeouts." inside a top-level group */
+    char             key[128];  /* scratch for the quoted key name */
+
+    struct lbd_pool_conf   *pool;        /* the pool whose backends are read */
+    const char             *pool_where;  /* and its "pool \"name\"" */
+    const config_setting_t *services;    /* to find "pool" keys again */
+    int                     have_group;  /* "group" given: keep its gid */
+    gid_t                   user_gid;    /* primary group of "user" */
+};
+
+/* One key a group may hold.  set() checks the value and stores it in obj. */
+struct conf_key {
+    const char *name;
+    int         required;
+    int       (*set)(struct conf_ctx *cx, const config_setting_t *s, void *obj);
+};
+
+
+/* --- messages --- */
+
+/*
+ * Write "FILE:LINE: " (just "FILE: " for the root, which has no line), then
+ * "WHERE: " when inside a service, pool or backend and with_where is set,
+ * then the message.  Always returns -1 so that callers can return it.
+ */
+static int
+conf_verror(struct conf_ctx *cx, const config_setting_t *s, int with_where,
+            const char *fmt, va_list ap)
+{
+    const char *file = config_setting_source_file(s);
+    unsigned    line = config_setting_source_line(s);
+    size_t      n;
+    int         rc;
+
+    if (file == NULL)
+        file = cx->path;
+    if (line > 0)
+        rc = snprintf(cx->err, cx->errlen, "%s:%u: ", file, line);
+    else
+        rc = snprintf(cx->err, cx->errlen, "%s: ", file);
+    n = rc < 0 ? 0 : (size_t) rc;
+    if (with_where && cx->where != NULL && n < cx->errlen) {
+        rc = snprintf(cx->err + n, cx->errlen - n, "%s: ", cx->where);
+        n += rc < 0 ? 0 : (size_t) rc;
+    }
+    if (n < cx->errlen)
+        vsnprintf(cx->err + n, cx->errlen - n, fmt, ap);
+    return -1;
+}
+
+/* An error about the value of s, prefixed with where the walk is. */
+static int __attribute__((format(printf, 3, 4)))
+conf_error(struct conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    conf_verror(cx, s, 1, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An error that places itself ("... in service \"web\""). */
+static int __attribute__((format(printf, 3, 4)))
+conf_error_bare(struct conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    conf_verror(cx, s, 0, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int
+conf_nomem(struct conf_ctx *cx, const config_setting_t *s)
+{
+    return conf_error_bare(cx, s, "out of memory");
+}
+
+/* The key of s as the operator would write it in full: "timeouts.idle". */
+static const char *
+conf_key(struct conf_ctx *cx, const config_setting_t *s)
+{
+    const char *name = config_setting_name(s);
+
+    snprintf(cx->key, sizeof(cx->key), "%s%s", cx->prefix, name ? name : "?");
+    return cx->key;
+}
+
+/* What s is, for "must be X, not Y". */
+static const char *
+conf_type(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_GROUP:  return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:  return "an integer";
+    case CONFIG_TYPE_FLOAT:  return "a decimal number";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL:   return "a boolean";
+    case CONFIG_TYPE_ARRAY:  return "an array";
+    case CONFIG_TYPE_LIST:   return "a list";
+    default:                 return "of no known type";
+    }
+}
+
+
+/* --- typed values --- */
+
+static int
+is_int(const config_setting_t *s)
+{
+    return config_setting_type(s) == CONFIG_TYPE_INT
+           || config_setting_type(s) == CONFIG_TYPE_INT64;
+}
+
+/* An integer from min to max. */
+static int
+conf_int(struct conf_ctx *cx, const config_setting_t *s, int min, int max, int *out)
+{
+    long long v;
+
+    if (!is_int(s))
+        return conf_error(cx, s, "\"%s\" must be a number from %d to %d, not %s",
+                          conf_key(cx, s), min, max, conf_type(s));
+    v = config_setting_get_int64(s);
+    if (v < min || v > max)
+        return conf_error(cx, s, "\"%s\" must be a number from %d to %d, not %lld",
+                          conf_key(cx, s), min, max, v);
+    *out = (int) v;
+    return 0;
+}
+
+/* A non-empty string; *out points into libconfig, copy it to keep it. */
+static int
+conf_string(struct conf_ctx *cx, const config_setting_t *s, const char **out)
+{
+    const char *v;
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return conf_error(cx, s, "\"%s\" must be a string, not %s",
+                          conf_key(cx, s), conf_type(s));
+    v = config_setting_get_string(s);
+    if (v == NULL || v[0] == '\0')
+        return conf_error(cx, s, "\"%s\" must not be empty", conf_key(cx, s));
+    *out = v;
+    return 0;
+}
+
+/* A copy of the string value of s in *dst, replacing what was there. */
+static int
+conf_strdup(struct conf_ctx *cx, const config_setting_t *s, char **dst)
+{
+    const char *v;
+    char       *copy;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    copy = strdup(v);
+    if (copy == NULL)
+        return conf_nomem(cx, s);
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* A duration string such as "5s".  A bare number is refused: 5 what? */
+static int
+conf_duration(struct conf_ctx *cx, const config_setting_t *s, int *ms)
+{
+    const char *v;
+
+    if (is_int(s))
+        return conf_error(cx, s, "\"%s\" needs a unit: write \"%llds\" or \"%lldms\" "
+                          "(use ms, s, m or h)", conf_key(cx, s),
+                          config_setting_get_int64(s), config_setting_get_int64(s));
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return conf_error(cx, s, "\"%s\" must be a duration such as \"5s\", not %s",
+                          conf_key(cx, s), conf_type(s));
+    v = config_setting_get_string(s);
+    if (lbd_duration_parse(v, ms) == -1)
+        return conf_error(cx, s, "\"%s\": \"%s\" is not a duration "
+                          "(use ms, s, m or h, e.g. \"5s\")", conf_key(cx, s), v);
+    return 0;
+}
+
+/* s must be a group. */
+static int
+conf_group(struct conf_ctx *cx, const config_setting_t *s)
+{
+    if (!config_setting_is_group(s))
+        return conf_error(cx, s, "\"%s\" must be a group: %s = { ... }, not %s",
+                          conf_key(cx, s), conf_key(cx, s), conf_type(s));
+    return 0;
+}
+
+/*
+ * s must be a non-empty list of groups, of at most max entries; what names
+ * one entry ("service").  The count goes to *n.
+ */
+static int
+conf_list(struct conf_ctx *cx, const config_setting_t *s, const char *what,
+          unsigned max, unsigned *n)
+{
+    int len;
+
+    if (!config_setting_is_list(s))
+        return conf_error(cx, s, "\"%s\" must be a list of groups: "
+                          "%s = ( { ... }, { ... } ), not %s",
+                          conf_key(cx, s), conf_key(cx, s), conf_type(s));
+    len = config_setting_length(s);
+    if (len == 0)
+        return conf_error(cx, s, "\"%s\" must hold at least one %s",
+                          conf_key(cx, s), what);
+    if ((unsigned) len > max)
+        return conf_error(cx, s, "\"%s\" holds %d entries, at most %u are allowed",
+                          conf_key(cx, s), len, max);
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, i);
+
+        if (!config_setting_is_group(e))
+            return conf_error(cx, e, "each entry of \"%s\" must be a group "
+                              "{ ... }, not %s", conf_key(cx, s), conf_type(e));
+    }
+    *n = (unsigned) len;
+    return 0;
+}
+
+/* Names of services and pools end up in logs and on the control socket. */
+static int
+name_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CONF_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char) name[i]) && strchr("_.-", name[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+static int
+conf_name(struct conf_ctx *cx, const config_setting_t *s, char **dst)
+{
+    const char *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (!name_ok(v))
+        return conf_error(cx, s, "\"%s\" must be 1 to %d characters from "
+                          "A-Z a-z 0-9 _ . -", conf_key(cx, s), CONF_NAME_MAX);
+    return conf_strdup(cx, s, dst);
+}
+
+static int
+addr_equal(const struct lbd_addr *a, const struct lbd_addr *b)
+{
+    const struct sockaddr_in  *a4 = (const void *) &a->ss, *b4 = (const void *) &b->ss;
+    const struct sockaddr_in6 *a6 = (const void *) &a->ss, *b6 = (const void *) &b->ss;
+
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET)
+        return a4->sin_port == b4->sin_port
+               && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+    if (a->ss.ss_family == AF_INET6)
+        return a6->sin6_port == b6->sin6_port
+               && a6->sin6_scope_id == b6->sin6_scope_id
+               && memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+
+/* --- walking a group --- */
+
+static const struct conf_key *
+find_key(const struct conf_key *keys, const char *name)
+{
+    for (; keys->name != NULL; keys++)
+        if (name != NULL && strcmp(keys->name, name) == 0)
+            return keys;
+    return NULL;
+}
+
+/*
+ * Read every member of group through keys, in file order, so that the first
+ * error reported is the first in the file; then report a missing required
+ * key at the group's line.
+ */
+static int
+conf_walk(struct conf_ctx *cx, const config_setting_t *group,
+          const struct conf_key *keys, void *obj)
+{
+    const struct conf_key *k;
+    const char            *in = cx->where ? " in " : "";
+    const char            *where = cx->where ? cx->where : "";
+
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *s = config_setting_get_elem(group, i);
+
+        k = find_key(keys, config_setting_name(s));
+        if (k == NULL)
+            return conf_error_bare(cx, s, "unknown key \"%s\"%s%s",
+                                   conf_key(cx, s), in, where);
+        if (k->set(cx, s, obj) == -1)
+            return -1;
+    }
+    for (k = keys; k->name != NULL; k++)
+        if (k->required && config_setting_get_member(group, k->name) == NULL)
+            return conf_error_bare(cx, group, "missing required key \"%s%s\"%s%s",
+                                   cx->prefix, k->name, in, where);
+    return 0;
+}
+
+/* Walk a top-level group such as error_log, naming its keys "error_log.x". */
+static int
+conf_walk_nested(struct conf_ctx *cx, const config_setting_t *s,
+                 const struct conf_key *keys, void *obj)
+{
+    char        prefix[64];
+    const char *saved = cx->prefix;
+    int         rc;
+
+    if (conf_group(cx, s) == -1)
+        return -1;
+    snprintf(prefix, sizeof(prefix), "%s.", config_setting_name(s));
+    cx->prefix = prefix;
+    rc = conf_walk(cx, s, keys, obj);
+    cx->prefix = saved;
+    return rc;
+}
+
+/*
+ * Set cx->where to "what \"NAME\"" from the member key of group when it is
+ * a string, else "what #N"; buf holds the text.  Returns the previous where.
+ */
+static const char *
+conf_enter(struct conf_ctx *cx, const config_setting_t *group, const char *key,
+           const char *what, int index, char *buf, size_t len)
+{
+    const config_setting_t *m = config_setting_get_member(group, key);
+    const char             *saved = cx->where;
+
+    if (m != NULL && config_setting_type(m) == CONFIG_TYPE_STRING)
+        snprintf(buf, len, "%s \"%s\"", what, config_setting_get_string(m));
+    else
+        snprintf(buf, len, "%s #%d", what, index + 1);
+    cx->where = buf;
+    return saved;
+}
+
+
+/* --- backends --- */
+
+static int
+backend_address(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_backend_conf *b = obj;
+    struct lbd_pool_conf    *pool = cx->pool;
+    const char              *v;
+    char                     msg[256];
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    /* The message starts with the quoted address: "backend \"x\": ..." */
+    if (lbd_addr_parse(v, &b->addr, msg, sizeof(msg)) == -1)
+        return conf_error_bare(cx, s, "backend %s", msg);
+    for (struct lbd_backend_conf *o = pool->backends; o < b; o++)
+        if (addr_equal(&o->addr, &b->addr))
+            return conf_error_bare(cx, s, "duplicate backend \"%s\" in %s "
+                                   "(same address as line %d)", v, cx->pool_where, o->line);
+    return 0;
+}
+
+static int
+backend_weight(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_backend_conf *b = obj;
+
+    return conf_int(cx, s, 1, 1000, &b->weight);
+}
+
+static const struct conf_key backend_keys[] = {
+    { "address", 1, backend_address },
+    { "weight",  0, backend_weight },
+    { NULL, 0, NULL }
+};
+
+static int
+backend_read(struct conf_ctx *cx, const config_setting_t *g, int i,
+             struct lbd_backend_conf *b)
+{
+    char        where[128];
+    const char *saved = conf_enter(cx, g, "address", "backend", i, where, sizeof(where));
+    int         rc;
+
+    b->weight = 1;
+    b->line = config_setting_source_line(g);
+    rc = conf_walk(cx, g, backend_keys, b);
+    cx->where = saved;
+    return rc;
+}
+
+
+/* --- pools --- */
+
+static int
+pool_name(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+
+    if (conf_name(cx, s, &p->name) == -1)
+        return -1;
+    for (struct lbd_pool_conf *o = cx->conf->pools; o < p; o++)
+        if (strcmp(o->name, p->name) == 0)
+            return conf_error_bare(cx, s, "duplicate pool name \"%s\" "
+                                   "(first at line %d)", p->name, o->line);
+    return 0;
+}
+
+static int
+pool_strategy(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+
+    if (conf_strdup(cx, s, &p->strategy) == -1)
+        return -1;
+    /* Only registered strategies: the core never switches on names. */
+    if (lbd_strategy_find(p->strategy) == NULL)
+        return conf_error(cx, s, "unknown strategy \"%s\"", p->strategy);
+    return 0;
+}
+
+static int
+pool_backends(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+    unsigned              n;
+
+    if (conf_list(cx, s, "backend", CONF_MAX_BACKENDS, &n) == -1)
+        return -1;
+    p->backends = calloc(n, sizeof(*p->backends));
+    if (p->backends == NULL)
+        return conf_nomem(cx, s);
+    p->nbackends = n;
+    cx->pool = p;
+    for (unsigned i = 0; i < n; i++)
+        if (backend_read(cx, config_setting_get_elem(s, i), (int) i, &p->backends[i]) == -1)
+            return -1;
+    return 0;
+}
+
+static const struct conf_key pool_keys[] = {
+    { "name",     1, pool_name },
+    { "strategy", 0, pool_strategy },
+    { "backends", 1, pool_backends },
+    { NULL, 0, NULL }
+};
+
+static int
+pool_read(struct conf_ctx *cx, const config_setting_t *g, int i, struct lbd_pool_conf *p)
+{
+    char        where[CONF_NAME_MAX + 32];
+    const char *saved = conf_enter(cx, g, "name", "pool", i, where, sizeof(where));
+    int         rc;
+
+    p->line = config_setting_source_line(g);
+    cx->pool_where = where;
+    rc = conf_walk(cx, g, pool_keys, p);
+    if (rc == 0 && p->strategy == NULL) {
+        p->strategy = strdup("round_robin");
+        if (p->strategy == NULL)
+            rc = conf_nomem(cx, g);
+        else if (lbd_strategy_find(p->strategy) == NULL)
+            rc = conf_error(cx, g, "the default strategy \"round_robin\" is not "
+                            "compiled in");
+    }
+    cx->where = saved;
+    return rc;
+}
+
+
+/* --- services --- */
+
+static int
+service_name(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    if (conf_name(cx, s, &svc->name) == -1)
+        return -1;
+    /* The entries before this one are complete: any error stops the walk. */
+    for (struct lbd_service_conf *o = cx->conf->services; o < svc; o++)
+        if (strcmp(o->name, svc->name) == 0)
+            return conf_error_bare(cx, s, "duplicate service name \"%s\" "
+                                   "(first at line %d)", svc->name, o->line);
+    return 0;
+}
+
+static int
+service_listen(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+    const char              *v;
+    char                     msg[256];
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (lbd_addr_parse(v, &svc->listen, msg, sizeof(msg)) == -1)
+        return conf_error(cx, s, "listen %s", msg);
+    /* Only the same address is caught here; 0.0.0.0 against 127.0.0.1 on one
+     * port is left to bind(2), which says so at start. */
+    for (struct lbd_service_conf *o = cx->conf->services; o < svc; o++)
+        if (addr_equal(&o->listen, &svc->listen))
+            return conf_error(cx, s, "listen \"%s\" is already used by service "
+                              "\"%s\" (line %d)", v, o->name, o->line);
+    return 0;
+}
+
+static int
+service_mode(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+    const char              *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (strcmp(v, "tcp") == 0) {
+        svc->mode = LBD_MODE_TCP;
+        return 0;
+    }
+    if (strcmp(v, "http") == 0)
+        return conf_error(cx, s, "mode \"http\" is not supported yet (use \"tcp\")");
+    return conf_error(cx, s, "unknown mode \"%s\" (use \"tcp\")", v);
+}
+
+/* The name only: pools may come later in the file, so it is resolved after. */
+static int
+service_pool(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    return conf_strdup(cx, s, &svc->pool_name);
+}
+
+static int
+service_backlog(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    return conf_int(cx, s, 1, 65535, &svc->backlog);
+}
+
+/* 0 until conf_finish: timeouts{} may come later in the file. */
+static int
+service_connect_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    return conf_duration(cx, s, &svc->connect_timeout);
+}
+
+static int
+service_idle_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    return conf_duration(cx, s, &svc->idle_timeout);
+}
+
+static const struct conf_key service_keys[] = {
+    { "name",            1, service_name },
+    { "listen",          1, service_listen },
+    { "mode",            0, service_mode },
+    { "pool",            1, service_pool },
+    { "backlog",         0, service_backlog },
+    { "connect_timeout", 0, service_connect_timeout },
+    { "idle_timeout",    0, service_idle_timeout },
+    { NULL, 0, NULL }
+};
+
+static int
+service_read(struct conf_ctx *cx, const config_setting_t *g, int i,
+             struct lbd_service_conf *svc)
+{
+    char        where[CONF_NAME_MAX + 32];
+    const char *saved = conf_enter(cx, g, "name", "service", i, where, sizeof(where));
+    int         rc;
+
+    svc->mode = LBD_MODE_TCP;
+    svc->backlog = 511;
+    svc->line = config_setting_source_line(g);
+    rc = conf_walk(cx, g, service_keys, svc);
+    cx->where = saved;
+    return rc;
+}
+
+
+/* --- top level --- */
+
+static int
+top_worker_processes(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    long long        v;
+
+    if (config_setting_type(s) == CONFIG_TYPE_STRING
+        && strcmp(config_setting_get_string(s), "auto") == 0)
+        return 0;   /* the default already is the CPU count */
+    if (is_int(s)) {
+        v = config_setting_get_int64(s);
+        if (v >= 1 && v <= CONF_MAX_WORKERS) {
+            conf->worker_processes = (int) v;
+            return 0;
+        }
+    }
+    return conf_error(cx, s, "\"worker_processes\" must be a number from 1 to %d "
+                      "or \"auto\"", CONF_MAX_WORKERS);
+}
+
+static int
+top_worker_connections(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    return conf_int(cx, s, 1, 1000000, &conf->worker_connections);
+}
+
+static int
+top_pid_file(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    return conf_strdup(cx, s, &conf->pid_file);
+}
+
+static int
+top_user(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    struct passwd   *pw;
+
+    if (conf_strdup(cx, s, &conf->user) == -1)
+        return -1;
+    errno = 0;
+    pw = getpwnam(conf->user);
+    if (pw == NULL && errno != 0 && errno != ENOENT && errno != ESRCH
+        && errno != EBADF && errno != EPERM)
+        return conf_error(cx, s, "\"user\": cannot look up \"%s\": %s",
+                          conf->user, strerror(errno));
+    if (pw == NULL)
+        return conf_error(cx, s, "\"user\": no user \"%s\" on this system", conf->user);
+    conf->uid = pw->pw_uid;
+    cx->user_gid = pw->pw_gid;
+    return 0;
+}
+
+static int
+top_group(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    struct group    *gr;
+
+    if (conf_strdup(cx, s, &conf->group) == -1)
+        return -1;
+    errno = 0;
+    gr = getgrnam(conf->group);
+    if (gr == NULL && errno != 0 && errno != ENOENT && errno != ESRCH
+        && errno != EBADF && errno != EPERM)
+        return conf_error(cx, s, "\"group\": cannot look up \"%s\": %s",
+                          conf->group, strerror(errno));
+    if (gr == NULL)
+        return conf_error(cx, s, "\"group\": no group \"%s\" on this system",
+                          conf->group);
+    conf->gid = gr->gr_gid;
+    cx->have_group = 1;
+    return 0;
+}
+
+static int
+elog_path(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    conf->error_log_set = 1;
+    return conf_strdup(cx, s, &conf->error_log_path);
+}
+
+static int
+elog_level(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+    int              level;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    level = lbd_log_level_parse(v);
+    if (level == -1)
+        return conf_error(cx, s, "\"%s\": unknown level \"%s\" (use debug, info, "
+                          "notice, warn, error or crit)", conf_key(cx, s), v);
+    conf->error_log_level = (enum lbd_log_level) level;
+    return 0;
+}
+
+static const struct conf_key error_log_keys[] = {
+    { "path",  0, elog_path },
+    { "level", 0, elog_level },
+    { NULL, 0, NULL }
+};
+
+static int
+top_error_log(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_walk_nested(cx, s, error_log_keys, obj);
+}
+
+static int
+timeout_connect(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_conf *) obj)->connect_timeout);
+}
+
+static int
+timeout_idle(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_conf *) obj)->idle_timeout);
+}
+
+static int
+timeout_shutdown(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_conf *) obj)->shutdown_timeout);
+}
+
+static const struct conf_key timeout_keys[] = {
+    { "connect",  0, timeout_connect },
+    { "idle",     0, timeout_idle },
+    { "shutdown", 0, timeout_shutdown },
+    { NULL, 0, NULL }
+};
+
+static int
+top_timeouts(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_walk_nested(cx, s, timeout_keys, obj);
+}
+
+static int
+top_proxy_buffer_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+    size_t           size;
+    char             shown[64];
+
+    if (is_int(s)) {
+        long long n = config_setting_get_int64(s);
+
+        snprintf(shown, sizeof(shown), "%lld", n);
+        size = n < 0 ? 0 : (size_t) n;
+    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        v = config_setting_get_string(s);
+        if (lbd_size_parse(v, &size) == -1)
+            return conf_error(cx, s, "\"proxy_buffer_size\": \"%s\" is not a size "
+                              "(bytes, or a k or m suffix, e.g. \"16k\")", v);
+        snprintf(shown, sizeof(shown), "\"%.50s\"", v);
+    } else {
+        return conf_error(cx, s, "\"proxy_buffer_size\" must be a size such as "
+                          "\"16k\" or a number of bytes, not %s", conf_type(s));
+    }
+    if (size < 1024 || size > 16 * 1024 * 1024)
+        return conf_error(cx, s, "\"proxy_buffer_size\" must be from 1k to 16m, not %s",
+                          shown);
+    conf->proxy_buffer_size = size;
+    return 0;
+}
+
+static int
+top_services(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    unsigned         n;
+
+    if (conf_list(cx, s, "service", UINT_MAX, &n) == -1)
+        return -1;
+    conf->services = calloc(n, sizeof(*conf->services));
+    if (conf->services == NULL)
+        return conf_nomem(cx, s);
+    conf->nservices = n;
+    cx->services = s;
+    for (unsigned i = 0; i < n; i++)
+        if (service_read(cx, config_setting_get_elem(s, i), (int) i,
+                         &conf->services[i]) == -1)
+            return -1;
+    return 0;
+}
+
+static int
+top_pools(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    unsigned         n;
+
+    if (conf_list(cx, s, "pool", UINT_MAX, &n) == -1)
+        return -1;
+    conf->pools = calloc(n, sizeof(*conf->pools));
+    if (conf->pools == NULL)
+        return conf_nomem(cx, s);
+    conf->npools = n;
+    for (unsigned i = 0; i < n; i++)
+        if (pool_read(cx, config_setting_get_elem(s, i), (int) i, &conf->pools[i]) == -1)
+            return -1;
+    return 0;
+}
+
+static const struct conf_key top_keys[] = {
+    { "worker_processes",   0, top_worker_processes },
+    { "worker_connections", 0, top_worker_connections },
+    { "pid_file",           0, top_pid_file },
+    { "user",               0, top_user },
+    { "group",              0, top_group },
+    { "error_log",          0, top_error_log },
+    { "timeouts",           0, top_timeouts },
+    { "proxy_buffer_size",  0, top_proxy_buffer_size },
+    { "services",           1, top_services },
+    { "pools",              1, top_pools },
+    { NULL, 0, NULL }
+};
+
+/* A conf holding every default, before the file is read. */
+static struct lbd_conf *
+conf_new(const char *path)
+{
+    struct lbd_conf *conf = calloc(1, sizeof(*conf));
+    long             ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (conf == NULL)
+        return NULL;
+    conf->worker_processes = ncpu < 1 ? 1 : ncpu > CONF_MAX_WORKERS ? CONF_MAX_WORKERS
+                                                                    : (int) ncpu;
+    conf->worker_connections = 8192;
+    conf->uid = (uid_t) -1;
+    conf->gid = (gid_t) -1;
+    conf->error_log_level = LBD_LOG_NOTICE;
+    conf->connect_timeout = 5000;
+    conf->idle_timeout = 600000;
+    conf->shutdown_timeout = 30000;
+    conf->proxy_buffer_size = 16384;
+    conf->file = strdup(path);
+    conf->pid_file = strdup(LBD_PID_PATH);
+    conf->error_log_path = strdup(LBD_ERROR_LOG);
+    if (conf->file == NULL || conf->pid_file == NULL || conf->error_log_path == NULL) {
+        lbd_conf_free(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+/* What depends on keys that may come in any order: pools, timeouts, gid. */
+static int
+conf_finish(struct conf_ctx *cx)
+{
+    struct lbd_conf *conf = cx->conf;
+
+    if (conf->user != NULL && !cx->have_group)
+        conf->gid = cx->user_gid;
+
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        struct lbd_service_conf *svc = &conf->services[i];
+        unsigned                 p;
+
+        if (svc->connect_timeout == 0)
+            svc->connect_timeout = conf->connect_timeout;
+        if (svc->idle_timeout == 0)
+            svc->idle_timeout = conf->idle_timeout;
+        for (p = 0; p < conf->npools; p++)
+            if (strcmp(conf->pools[p].name, svc->pool_name) == 0)
+                break;
+        if (p == conf->npools) {
+            const config_setting_t *g = config_setting_get_elem(cx->services, i);
+            char                    where[CONF_NAME_MAX + 32];
+
+            snprintf(where, sizeof(where), "service \"%s\"", svc->name);
+            cx->where = where;
+            conf_error(cx, config_setting_get_member(g, "pool"),
+                       "pool \"%s\" is not defined", svc->pool_name);
+            cx->where = NULL;
+            return -1;
+        }
+        svc->pool = p;
+    }
+    return 0;
+}
+
+
+/* --- integer literals libconfig would wrap --- */
+
+/*
+ * libconfig 1.5 stores an integer literal that does not fit in 32 bits
+ * without a word (4294967297 reads as 1, 99999999999 as 1215752191), so a
+ * typo could pass every range check.  This scan of the raw text refuses such
+ * literals before the values are looked at.  It runs after libconfig parsed
+ * the file, so it only has to tell numbers from strings, comments and names.
+ */
+static char *
+read_whole(const char *file)
+{
+    FILE   *fp = fopen(file, "r");
+    char   *buf = NULL, *bigger;
+    size_t  len = 0, cap = 0, n;
+
+    if (fp == NULL)
+        return NULL;
+    do {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            bigger = realloc(buf, cap + 1);
+            if (bigger == NULL) {
+                free(buf);
+                fclose(fp);
+                return NULL;
+            }
+            buf = bigger;
+        }
+        n = fread(buf + len, 1, cap - len, fp);
+        len += n;
+    } while (n > 0);
+    fclose(fp);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int scan_file(struct conf_ctx *cx, const char *file, int depth);
+
+/* Step over the number at *pp; -1 when it is an int libconfig would wrap. */
+static int
+scan_number(struct conf_ctx *cx, const char *file, int line, const char **pp)
+{
+    const char *p = *pp;
+    char       *end;
+    int         hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+    long long   v;
+
+    errno = 0;
+    v = strtoll(p, &end, hex ? 16 : 10);
+    if (!hex && (*end == '.' || *end == 'e' || *end == 'E' || end == p)) {
+        strtod(p, &end);                /* a float: libconfig keeps it right */
+        *pp = end > p ? end : p + 1;
+        return 0;
+    }
+    if (*end == 'L') {                  /* an explicit 64-bit integer */
+        while (*end == 'L')
+            end++;
+        *pp = end;
+        return 0;
+    }
+    *pp = end > p ? end : p + 1;
+    if (errno == ERANGE || v > INT_MAX || v < INT_MIN) {
+        snprintf(cx->err, cx->errlen, "%s:%d: the number %.*s is too large",
+                 file, line, (int) (end - p > 40 ? 40 : end - p), p);
+        return -1;
+    }
+    return 0;
+}
+
+/* Step over the string at *pp (on its opening quote); copy it to out. */
+static const char *
+scan_string(const char *p, int *line, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (p++; *p != '\0' && *p != '"'; p++) {
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        if (*p == '\n')
+            (*line)++;
+        if (n + 1 < outlen)
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+    return *p == '"' ? p + 1 : p;
+}
+
+static int
+scan_text(struct conf_ctx *cx, const char *file, const char *p, int depth)
+{
+    int  line = 1, include = 0;
+    char str[PATH_MAX];
+
+    while (*p != '\0') {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '"') {
+            p = scan_string(p, &line, str, sizeof(str));
+            if (include && scan_file(cx, str, depth + 1) == -1)
+                return -1;
+            include = 0;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p != '\0' && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                if (*p == '\n')
+                    line++;
+            p += *p ? 2 : 0;
+        } else if (isalpha((unsigned char) *p) || *p == '*' || *p == '@') {
+            const char *start = p++;
+
+            while (isalnum((unsigned char) *p) || *p == '-' || *p == '_' || *p == '*')
+                p++;
+            include = p - start == 8 && memcmp(start, "@include", 8) == 0;
+        } else if (isdigit((unsigned char) *p)
+                   || ((*p == '-' || *p == '+' || *p == '.')
+                       && isdigit((unsigned char) p[1]))) {
+            if (scan_number(cx, file, line, &p) == -1)
+                return -1;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* An included file is found as libconfig found it: relative to the cwd. */
+static int
+scan_file(struct conf_ctx *cx, const char *file, int depth)
+{
+    char *text;
+    int   rc;
+
+    if (depth > CONF_INCLUDE_DEPTH)
+        return 0;
+    text = read_whole(file);
+    if (text == NULL)
+        return 0;   /* libconfig read it a moment ago; nothing more to say */
+    rc = scan_text(cx, file, text, depth);
+    free(text);
+    return rc;
+}
+
+
+/* --- the public functions --- */
+
+/*
+ * Why path could not be read.  libconfig says only "file I/O error", and
+ * errno is 0 when fopen worked but reading did not (a directory).
+ */
+static int
+read_errno(const char *path, int e)
+{
+    FILE *fp;
+
+    if (e != 0)
+        return e;
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return errno;
+    errno = 0;
+    if (getc(fp) == EOF && ferror(fp))
+        e = errno;
+    fclose(fp);
+    return e != 0 ? e : EIO;
+}
+
+struct lbd_conf *
+lbd_conf_load(const char *path, char *err, size_t errlen)
+{
+    config_t         cfg;
+    struct conf_ctx  cx = { .path = path, .err = err, .errlen = errlen, .prefix = "" };
+    struct lbd_conf *conf = NULL;
+
+    config_init(&cfg);
+    if (!config_read_file(&cfg, path)) {
+        int         e = errno;
+        const char *file = config_error_file(&cfg);
+
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read: %s", path,
+                     strerror(read_errno(path, e)));
+        else
+            snprintf(err, errlen, "%s:%d: %s", file ? file : path,
+                     config_error_line(&cfg), config_error_text(&cfg));
+        goto fail;
+    }
+    if (scan_file(&cx, path, 0) == -1)
+        goto fail;
+    conf = conf_new(path);
+    if (conf == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    cx.conf = conf;
+    if (conf_walk(&cx, config_root_setting(&cfg), top_keys, conf) == -1
+        || conf_finish(&cx) == -1)
+        goto fail;
+    config_destroy(&cfg);
+    return conf;
+
+fail:
+    lbd_conf_free(conf);
+    config_destroy(&cfg);
+    return NULL;
+}
+
+void
+lbd_conf_free(struct lbd_conf *conf)
+{
+    if (conf == NULL)
+        return;
+    /* Arrays are calloc'd whole and counted before they are filled, so an
+     * entry that an error left half read, or never reached, is freed too. */
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        free(conf->services[i].name);
+        free(conf->services[i].pool_name);
+    }
+    free(conf->services);
+    for (unsigned i = 0; i < conf->npools; i++) {
+        free(conf->pools[i].name);
+        free(conf->pools[i].strategy);
+        free(conf->pools[i].backends);
+    }
+    free(conf->pools);
+    free(conf->file);
+    free(conf->pid_file);
+    free(conf->user);
+    free(conf->group);
+    free(conf->error_log_path);
+    free(conf);
+}

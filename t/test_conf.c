@@ -1,0 +1,811 @@
+/*
+ * test_conf.c - unit tests of the configuration parser (src/lbd_conf*.c).
+ *
+ * Each bad file is checked for the exact "FILE:LINE: " prefix of its message
+ * and for the words that tell the operator what is wrong.  The files are
+ * written into a fresh directory under /tmp, removed by the group teardown.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lbd_config.h"
+#include "lbd_conf.h"
+
+static char tmpdir[64];
+static char conf_path[128];     /* tmpdir/t.conf, rewritten by each test */
+static char inc_path[128];      /* tmpdir/inc.conf, for @include */
+
+/* One line each, so that line numbers in the tests below stay easy to count. */
+#define SERVICES \
+    "services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\"; } );\n"
+#define POOLS \
+    "pools = ( { name = \"p\"; backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n"
+
+static int
+group_setup(void **state)
+{
+    lbd_modules_register();
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/lbd-test-conf-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(conf_path, sizeof(conf_path), "%s/t.conf", tmpdir);
+    snprintf(inc_path, sizeof(inc_path), "%s/inc.conf", tmpdir);
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    unlink(conf_path);
+    unlink(inc_path);
+    return rmdir(tmpdir);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    assert_int_equal(fputs(text, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Write text as the config file and load it; the test frees the result. */
+static struct lbd_conf *
+load(const char *text, char *err, size_t errlen)
+{
+    write_file(conf_path, text);
+    return lbd_conf_load(conf_path, err, errlen);
+}
+
+static struct lbd_conf *
+load_ok(const char *text)
+{
+    char             err[512] = "";
+    struct lbd_conf *conf = load(text, err, sizeof(err));
+
+    if (conf == NULL)
+        fail_msg("unexpected error: %s", err);
+    return conf;
+}
+
+/*
+ * The file must be refused with "FILE:LINE: ..." (line 0: "FILE: ...") and
+ * the message must contain what.
+ */
+static void
+check_error(const char *file, int line, const char *what, const char *err)
+{
+    char prefix[256];
+
+    if (getenv("LBD_TEST_VERBOSE") != NULL)
+        print_message("%s\n", err);
+    if (line > 0)
+        snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+    else
+        snprintf(prefix, sizeof(prefix), "%s: ", file);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
+    if (strstr(err, what) == NULL)
+        fail_msg("error \"%s\" does not say \"%s\"", err, what);
+}
+
+static void
+expect_error(const char *text, int line, const char *what)
+{
+    char             err[512] = "";
+    struct lbd_conf *conf = load(text, err, sizeof(err));
+
+    if (conf != NULL) {
+        lbd_conf_free(conf);
+        fail_msg("accepted a file that should fail with \"%s\"", what);
+    }
+    check_error(conf_path, line, what, err);
+}
+
+static int
+port_of(const struct lbd_addr *a)
+{
+    if (a->ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *) &a->ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *) &a->ss)->sin_port);
+}
+
+
+/* --- good files --- */
+
+static void
+example_conf(void **state)
+{
+    /* conf/lbd.conf, found next to this file: t/../conf/lbd.conf */
+    const char      *slash = strrchr(__FILE__, '/');
+    char             path[512], err[512] = "";
+    struct lbd_conf *conf;
+
+    if (slash == NULL)
+        snprintf(path, sizeof(path), "../conf/lbd.conf");
+    else
+        snprintf(path, sizeof(path), "%.*s/../conf/lbd.conf",
+                 (int) (slash - __FILE__), __FILE__);
+    conf = lbd_conf_load(path, err, sizeof(err));
+    if (conf == NULL)
+        fail_msg("conf/lbd.conf: %s", err);
+    assert_int_equal(conf->nservices, 1);
+    assert_string_equal(conf->services[0].name, "demo");
+    assert_int_equal(conf->npools, 1);
+    assert_int_equal(conf->pools[0].nbackends, 3);
+    assert_string_equal(conf->pools[0].backends[2].addr.text, "127.0.0.1:9003");
+    assert_string_equal(conf->pid_file, LBD_PID_PATH);   /* the example leaves it to configure */
+    assert_int_equal(conf->proxy_buffer_size, 16384);
+    lbd_conf_free(conf);
+}
+
+static void
+minimal_defaults(void **state)
+{
+    struct lbd_conf *conf = load_ok(SERVICES POOLS);
+    long             ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    assert_string_equal(conf->file, conf_path);
+    assert_int_equal(conf->worker_processes, ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : ncpu);
+    assert_int_equal(conf->worker_connections, 8192);
+    assert_string_equal(conf->pid_file, LBD_PID_PATH);
+    assert_null(conf->user);
+    assert_null(conf->group);
+    assert_int_equal(conf->uid, (uid_t) -1);
+    assert_int_equal(conf->gid, (gid_t) -1);
+    assert_string_equal(conf->error_log_path, LBD_ERROR_LOG);
+    assert_int_equal(conf->error_log_level, LBD_LOG_NOTICE);
+    assert_int_equal(conf->connect_timeout, 5000);
+    assert_int_equal(conf->idle_timeout, 600000);
+    assert_int_equal(conf->shutdown_timeout, 30000);
+    assert_int_equal(conf->proxy_buffer_size, 16384);
+
+    assert_int_equal(conf->nservices, 1);
+    assert_string_equal(conf->services[0].name, "web");
+    assert_string_equal(conf->services[0].listen.text, "127.0.0.1:8080");
+    assert_int_equal(conf->services[0].listen.ss.ss_family, AF_INET);
+    assert_int_equal(conf->services[0].listen.len, sizeof(struct sockaddr_in));
+    assert_int_equal(port_of(&conf->services[0].listen), 8080);
+    assert_int_equal(conf->services[0].mode, LBD_MODE_TCP);
+    assert_string_equal(conf->services[0].pool_name, "p");
+    assert_int_equal(conf->services[0].pool, 0);
+    assert_int_equal(conf->services[0].backlog, 511);
+    assert_int_equal(conf->services[0].connect_timeout, 5000);
+    assert_int_equal(conf->services[0].idle_timeout, 600000);
+    assert_int_equal(conf->services[0].line, 1);
+
+    assert_int_equal(conf->npools, 1);
+    assert_string_equal(conf->pools[0].name, "p");
+    assert_string_equal(conf->pools[0].strategy, "round_robin");
+    assert_int_equal(conf->pools[0].nbackends, 1);
+    assert_int_equal(conf->pools[0].backends[0].weight, 1);
+    assert_int_equal(port_of(&conf->pools[0].backends[0].addr), 9001);
+    assert_int_equal(conf->pools[0].line, 2);
+    lbd_conf_free(conf);
+}
+
+static void
+every_key_set(void **state)
+{
+    struct lbd_conf *conf = load_ok(
+        "worker_processes = 3;\n"
+        "worker_connections = 512;\n"
+        "pid_file = \"/tmp/4294967297.pid\";  /* 1e99 */ # 99999999999 in a comment is no number\n"
+        "error_log = { path = \"stderr\"; level = \"debug\"; };\n"
+        "timeouts = { connect = \"250ms\"; idle = \"2m\"; shutdown = \"1h\"; };\n"
+        "proxy_buffer_size = \"1m\";\n"
+        "services = (\n"
+        "  { name = \"a\"; listen = \"127.0.0.1:8080\"; mode = \"tcp\"; pool = \"two\";\n"
+        "    backlog = 128; connect_timeout = \"1s\"; idle_timeout = \"30s\"; },\n"
+        "  { name = \"b.c-d_e\"; listen = \"127.0.0.1:8081\"; pool = \"one\"; }\n"
+        ");\n"
+        "pools = (\n"
+        "  { name = \"one\"; strategy = \"round_robin\";\n"
+        "    backends = ( { address = \"127.0.0.1:9001\"; weight = 1000; } ); },\n"
+        "  { name = \"two\"; backends = ( { address = \"127.0.0.1:9002\"; weight = 5; },\n"
+        "                               { address = \"[::1]:9002\"; } ); }\n"
+        ");\n");
+
+    assert_int_equal(conf->worker_processes, 3);
+    assert_int_equal(conf->worker_connections, 512);
+    assert_string_equal(conf->pid_file, "/tmp/4294967297.pid");
+    assert_string_equal(conf->error_log_path, "stderr");
+    assert_int_equal(conf->error_log_level, LBD_LOG_DEBUG);
+    assert_int_equal(conf->connect_timeout, 250);
+    assert_int_equal(conf->idle_timeout, 120000);
+    assert_int_equal(conf->shutdown_timeout, 3600000);
+    assert_int_equal(conf->proxy_buffer_size, 1024 * 1024);
+    assert_int_equal(conf->services[0].pool, 1);
+    assert_int_equal(conf->services[0].backlog, 128);
+    assert_int_equal(conf->services[0].connect_timeout, 1000);
+    assert_int_equal(conf->services[0].idle_timeout, 30000);
+    assert_int_equal(conf->services[0].line, 8);
+    assert_int_equal(conf->services[1].pool, 0);
+    assert_int_equal(conf->services[1].connect_timeout, 250);
+    assert_int_equal(conf->services[1].idle_timeout, 120000);
+    assert_int_equal(conf->pools[0].backends[0].weight, 1000);
+    assert_int_equal(conf->pools[1].nbackends, 2);
+    assert_int_equal(conf->pools[1].backends[0].weight, 5);
+    assert_int_equal(conf->pools[1].backends[1].addr.ss.ss_family, AF_INET6);
+    assert_int_equal(conf->pools[1].backends[1].line, 16);
+    lbd_conf_free(conf);
+}
+
+static void
+worker_processes_auto(void **state)
+{
+    struct lbd_conf *conf = load_ok("worker_processes = \"auto\";\n" SERVICES POOLS);
+    long             ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    assert_int_equal(conf->worker_processes, ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : ncpu);
+    lbd_conf_free(conf);
+}
+
+static void
+user_resolves(void **state)
+{
+    struct passwd   *pw = getpwnam("nobody");
+    struct lbd_conf *conf;
+
+    if (pw == NULL)
+        skip();
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+
+    conf = load_ok("user = \"nobody\";\n" SERVICES POOLS);
+    assert_string_equal(conf->user, "nobody");
+    assert_int_equal(conf->uid, uid);
+    assert_int_equal(conf->gid, gid);   /* no group: the user's primary one */
+    lbd_conf_free(conf);
+}
+
+static void
+group_overrides_user_gid(void **state)
+{
+    struct group    *gr = getgrgid(0);
+    char             text[1024];
+    struct lbd_conf *conf;
+
+    if (gr == NULL || getpwnam("nobody") == NULL)
+        skip();
+    /* group before user: the order in the file does not matter */
+    snprintf(text, sizeof(text), "group = \"%s\";\nuser = \"nobody\";\n" SERVICES POOLS,
+             gr->gr_name);
+    conf = load_ok(text);
+    assert_string_equal(conf->group, gr->gr_name);
+    assert_int_equal(conf->gid, 0);
+    lbd_conf_free(conf);
+}
+
+static void
+ipv6_listen(void **state)
+{
+    struct lbd_conf *conf = load_ok(
+        "services = ( { name = \"v6\"; listen = \"[::1]:8080\"; pool = \"p\"; } );\n" POOLS);
+    const struct sockaddr_in6 *sin6 = (const void *) &conf->services[0].listen.ss;
+    struct in6_addr            loopback = IN6ADDR_LOOPBACK_INIT;
+
+    assert_int_equal(sin6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(sin6->sin6_port), 8080);
+    assert_memory_equal(&sin6->sin6_addr, &loopback, sizeof(loopback));
+    assert_int_equal(conf->services[0].listen.len, sizeof(struct sockaddr_in6));
+    assert_string_equal(conf->services[0].listen.text, "[::1]:8080");
+    lbd_conf_free(conf);
+}
+
+static void
+service_timeout_override(void **state)
+{
+    /* timeouts{} after the services: the defaults still reach them */
+    struct lbd_conf *conf = load_ok(
+        "services = (\n"
+        "  { name = \"a\"; listen = \"127.0.0.1:8080\"; pool = \"p\"; connect_timeout = \"2s\"; },\n"
+        "  { name = \"b\"; listen = \"127.0.0.1:8081\"; pool = \"p\"; idle_timeout = \"1m\"; }\n"
+        ");\n"
+        POOLS
+        "timeouts = { connect = \"3s\"; idle = \"5m\"; };\n");
+
+    assert_int_equal(conf->services[0].connect_timeout, 2000);
+    assert_int_equal(conf->services[0].idle_timeout, 300000);
+    assert_int_equal(conf->services[1].connect_timeout, 3000);
+    assert_int_equal(conf->services[1].idle_timeout, 60000);
+    lbd_conf_free(conf);
+}
+
+static void
+buffer_size_in_bytes(void **state)
+{
+    struct lbd_conf *conf = load_ok("proxy_buffer_size = 4096;\n" SERVICES POOLS);
+
+    assert_int_equal(conf->proxy_buffer_size, 4096);
+    lbd_conf_free(conf);
+}
+
+static void
+host_names_resolve(void **state)
+{
+    struct lbd_conf *conf = load_ok(
+        "services = ( { name = \"web\"; listen = \"localhost:8080\"; pool = \"p\"; } );\n"
+        "pools = ( { name = \"p\"; backends = ( { address = \"localhost:9001\"; } ); } );\n");
+
+    assert_string_equal(conf->services[0].listen.text, "localhost:8080");
+    assert_int_equal(port_of(&conf->pools[0].backends[0].addr), 9001);
+    lbd_conf_free(conf);
+}
+
+
+/* --- bad files: syntax and reading --- */
+
+static void
+syntax_error(void **state)
+{
+    expect_error("worker_connections = 10;\nworker_processes = ;\n" SERVICES POOLS,
+                 2, "syntax error");
+}
+
+static void
+missing_file(void **state)
+{
+    char             path[256], err[512] = "";
+    struct lbd_conf *conf;
+
+    snprintf(path, sizeof(path), "%s/none.conf", tmpdir);
+    conf = lbd_conf_load(path, err, sizeof(err));
+    assert_null(conf);
+    check_error(path, 0, "cannot read: No such file or directory", err);
+}
+
+static void
+error_in_included_file(void **state)
+{
+    char text[512], err[512] = "";
+
+    write_file(inc_path, "# included\nworker_connections = \"many\";\n");
+    snprintf(text, sizeof(text), SERVICES POOLS "@include \"%s\"\n", inc_path);
+    assert_null(load(text, err, sizeof(err)));
+    check_error(inc_path, 2, "\"worker_connections\" must be a number from 1 to 1000000", err);
+}
+
+static void
+integer_that_libconfig_wraps(void **state)
+{
+    /* libconfig 1.5 reads 4294967297 as 1, which would pass as a weight */
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\";\n"
+                 "  backends = ( { address = \"127.0.0.1:9001\"; weight = 4294967297; } ); } );\n",
+                 3, "the number 4294967297 is too large");
+    expect_error("worker_connections = 0x100000000;\n" SERVICES POOLS,
+                 1, "is too large");
+}
+
+
+/* --- bad files: unknown keys --- */
+
+static void
+unknown_keys(void **state)
+{
+    expect_error(SERVICES POOLS "\nworker_procs = 2;\n", 4, "unknown key \"worker_procs\"");
+    expect_error("services = (\n"
+                 "  { name = \"web\"; listen = \"127.0.0.1:8080\";\n"
+                 "    listn = \"x\"; pool = \"p\"; }\n"
+                 ");\n" POOLS,
+                 3, "unknown key \"listn\" in service \"web\"");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; stratgy = \"round_robin\";\n"
+                 "            backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n",
+                 2, "unknown key \"stratgy\" in pool \"p\"");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"127.0.0.1:9001\";\n"
+                 "    wieght = 2; } ); } );\n",
+                 4, "unknown key \"wieght\" in backend \"127.0.0.1:9001\"");
+    expect_error("error_log = {\n  path = \"stderr\";\n  colour = true;\n};\n" SERVICES POOLS,
+                 3, "unknown key \"error_log.colour\"");
+    expect_error(SERVICES POOLS "timeouts = { read = \"5s\"; };\n",
+                 3, "unknown key \"timeouts.read\"");
+}
+
+
+/* --- bad files: types --- */
+
+static void
+wrong_types(void **state)
+{
+    expect_error("worker_connections = \"100\";\n" SERVICES POOLS,
+                 1, "\"worker_connections\" must be a number from 1 to 1000000, not a string");
+    expect_error("pid_file = 5;\n" SERVICES POOLS, 1, "\"pid_file\" must be a string, not an integer");
+    expect_error("pid_file = \"\";\n" SERVICES POOLS, 1, "\"pid_file\" must not be empty");
+    expect_error("worker_processes = 2.5;\n" SERVICES POOLS,
+                 1, "\"worker_processes\" must be a number from 1 to 1024 or \"auto\"");
+    expect_error("error_log = \"stderr\";\n" SERVICES POOLS, 1, "\"error_log\" must be a group");
+    expect_error("services = { name = \"web\"; };\n" POOLS, 1, "\"services\" must be a list");
+    expect_error("services = ( \"web\" );\n" POOLS,
+                 1, "each entry of \"services\" must be a group");
+    expect_error("services = (\n"
+                 "  { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "    backlog = \"lots\"; }\n"
+                 ");\n" POOLS,
+                 3, "service \"web\": \"backlog\" must be a number from 1 to 65535, not a string");
+    expect_error("services = ( { name = 7; listen = \"127.0.0.1:8080\"; pool = \"p\"; } );\n"
+                 POOLS, 1, "service #1: \"name\" must be a string, not an integer");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = ( { address = \"127.0.0.1:9001\";\n"
+                 "  weight = \"2\"; } ); } );\n",
+                 3, "backend \"127.0.0.1:9001\": \"weight\" must be a number from 1 to 1000");
+    expect_error("proxy_buffer_size = true;\n" SERVICES POOLS,
+                 1, "\"proxy_buffer_size\" must be a size such as \"16k\"");
+}
+
+
+/* --- bad files: values out of range --- */
+
+static void
+out_of_range(void **state)
+{
+    expect_error("worker_processes = 0;\n" SERVICES POOLS,
+                 1, "\"worker_processes\" must be a number from 1 to 1024 or \"auto\"");
+    expect_error("worker_processes = 1025;\n" SERVICES POOLS, 1, "\"worker_processes\"");
+    expect_error("worker_processes = \"many\";\n" SERVICES POOLS, 1, "or \"auto\"");
+    expect_error("worker_connections = 1000001;\n" SERVICES POOLS,
+                 1, "not 1000001");
+    expect_error("worker_connections = 5000000000L;\n" SERVICES POOLS,
+                 1, "not 5000000000");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"127.0.0.1:9001\"; weight = 0; } ); } );\n",
+                 3, "\"weight\" must be a number from 1 to 1000, not 0");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"127.0.0.1:9001\"; weight = 1001; } ); } );\n",
+                 3, "not 1001");
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "  backlog = 65536; } );\n" POOLS,
+                 2, "\"backlog\" must be a number from 1 to 65535, not 65536");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"10.0.0.1:99999\"; } ); } );\n",
+                 3, "backend \"10.0.0.1:99999\": port must be 1-65535");
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:0\"; pool = \"p\"; } );\n"
+                 POOLS, 1, "service \"web\": listen \"127.0.0.1:0\": port must be 1-65535");
+    expect_error("services = ( { name = \"we b\"; listen = \"127.0.0.1:1\"; pool = \"p\"; } );\n"
+                 POOLS, 1, "\"name\" must be 1 to 64 characters from A-Z a-z 0-9 _ . -");
+}
+
+static void
+bad_durations_and_sizes(void **state)
+{
+    expect_error("timeouts = {\n  connect = \"5x\";\n};\n" SERVICES POOLS,
+                 2, "\"timeouts.connect\": \"5x\" is not a duration "
+                    "(use ms, s, m or h, e.g. \"5s\")");
+    expect_error("timeouts = { idle = 30; };\n" SERVICES POOLS,
+                 1, "\"timeouts.idle\" needs a unit");
+    expect_error("timeouts = { shutdown = \"0s\"; };\n" SERVICES POOLS,
+                 1, "\"timeouts.shutdown\": \"0s\" is not a duration");
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "  idle_timeout = 10; } );\n" POOLS,
+                 2, "service \"web\": \"idle_timeout\" needs a unit");
+    expect_error("proxy_buffer_size = \"16q\";\n" SERVICES POOLS,
+                 1, "\"proxy_buffer_size\": \"16q\" is not a size");
+    expect_error("proxy_buffer_size = \"32m\";\n" SERVICES POOLS,
+                 1, "\"proxy_buffer_size\" must be from 1k to 16m, not \"32m\"");
+    expect_error("proxy_buffer_size = 100;\n" SERVICES POOLS,
+                 1, "\"proxy_buffer_size\" must be from 1k to 16m, not 100");
+}
+
+
+/* --- bad files: missing keys and empty lists --- */
+
+static void
+missing_keys(void **state)
+{
+    /* the root has no line: "FILE: message" */
+    expect_error(POOLS, 0, "missing required key \"services\"");
+    expect_error(SERVICES, 0, "missing required key \"pools\"");
+    expect_error("services = (\n  { name = \"web\"; pool = \"p\"; }\n);\n" POOLS,
+                 2, "missing required key \"listen\" in service \"web\"");
+    expect_error("services = (\n  { listen = \"127.0.0.1:8080\"; pool = \"p\"; }\n);\n" POOLS,
+                 2, "missing required key \"name\" in service #1");
+    expect_error("services = (\n  { name = \"web\"; listen = \"127.0.0.1:8080\"; }\n);\n" POOLS,
+                 2, "missing required key \"pool\" in service \"web\"");
+    expect_error(SERVICES "pools = (\n  { name = \"p\"; }\n);\n",
+                 3, "missing required key \"backends\" in pool \"p\"");
+    expect_error(SERVICES "pools = ( { name = \"p\"; backends = (\n  { weight = 2; } ); } );\n",
+                 3, "missing required key \"address\" in backend #1");
+}
+
+static void
+empty_lists(void **state)
+{
+    expect_error("services = ();\n" POOLS, 1, "\"services\" must hold at least one service");
+    expect_error("pools = ();\n" SERVICES, 1, "\"pools\" must hold at least one pool");
+    expect_error(SERVICES "pools = ( { name = \"p\";\n  backends = (); } );\n",
+                 3, "pool \"p\": \"backends\" must hold at least one backend");
+}
+
+static void
+too_many_backends(void **state)
+{
+    size_t           len = 4200 * 48 + 1024, n;
+    char            *text = malloc(len);
+    char             err[512] = "";
+
+    assert_non_null(text);
+    n = (size_t) snprintf(text, len, SERVICES "pools = ( { name = \"p\"; backends = (\n");
+    for (int i = 0; i < 4097; i++)
+        n += (size_t) snprintf(text + n, len - n, "{ address = \"127.0.0.1:%d\"; }%s\n",
+                               i + 1, i < 4096 ? "," : "");
+    snprintf(text + n, len - n, "); } );\n");
+    assert_null(load(text, err, sizeof(err)));
+    free(text);
+    check_error(conf_path, 2, "\"backends\" holds 4097 entries, at most 4096", err);
+}
+
+
+/* --- bad files: duplicates and references --- */
+
+static void
+duplicates(void **state)
+{
+    expect_error("services = (\n"
+                 "  { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\"; },\n"
+                 "  { name = \"web\"; listen = \"127.0.0.1:8081\"; pool = \"p\"; }\n"
+                 ");\n" POOLS,
+                 3, "duplicate service name \"web\" (first at line 2)");
+    expect_error(SERVICES
+                 "pools = (\n"
+                 "  { name = \"p\"; backends = ( { address = \"127.0.0.1:9001\"; } ); },\n"
+                 "  { name = \"p\"; backends = ( { address = \"127.0.0.1:9002\"; } ); }\n"
+                 ");\n",
+                 4, "duplicate pool name \"p\" (first at line 3)");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"127.0.0.1:9001\"; },\n"
+                 "  { address = \"127.0.0.1:9001\"; weight = 2; } ); } );\n",
+                 4, "duplicate backend \"127.0.0.1:9001\" in pool \"p\" (same address as line 3)");
+    expect_error("services = (\n"
+                 "  { name = \"a\"; listen = \"127.0.0.1:8080\"; pool = \"p\"; },\n"
+                 "  { name = \"b\"; listen = \"127.0.0.1:8080\"; pool = \"p\"; }\n"
+                 ");\n" POOLS,
+                 3, "service \"b\": listen \"127.0.0.1:8080\" is already used by service \"a\"");
+}
+
+static void
+bad_references(void **state)
+{
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\";\n"
+                 "  pool = \"nope\"; } );\n" POOLS,
+                 2, "service \"web\": pool \"nope\" is not defined");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; strategy = \"least_conn\";\n"
+                 "  backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n",
+                 2, "pool \"p\": unknown strategy \"least_conn\"");
+    expect_error("user = \"lbd-no-such-user\";\n" SERVICES POOLS,
+                 1, "no user \"lbd-no-such-user\"");
+    expect_error("group = \"lbd-no-such-group\";\n" SERVICES POOLS,
+                 1, "no group \"lbd-no-such-group\"");
+}
+
+static void
+bad_values(void **state)
+{
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "  mode = \"http\"; } );\n" POOLS,
+                 2, "service \"web\": mode \"http\" is not supported yet");
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "  mode = \"udp\"; } );\n" POOLS,
+                 2, "unknown mode \"udp\"");
+    expect_error(SERVICES
+                 "pools = ( { name = \"p\"; backends = (\n"
+                 "  { address = \"nohost.invalid:80\"; } ); } );\n",
+                 3, "backend \"nohost.invalid:80\": cannot resolve \"nohost.invalid\"");
+    expect_error("services = ( { name = \"web\"; listen = \"::1:8080\"; pool = \"p\"; } );\n"
+                 POOLS, 1, "in brackets");
+    expect_error("services = ( { name = \"web\"; listen = \"8080\"; pool = \"p\"; } );\n"
+                 POOLS, 1, "listen \"8080\" has no port (use HOST:PORT)");
+    expect_error("error_log = { level = \"verbose\"; };\n" SERVICES POOLS,
+                 1, "\"error_log.level\": unknown level \"verbose\"");
+}
+
+
+/* --- the value parsers --- */
+
+static void
+addr_parse(void **state)
+{
+    struct lbd_addr a;
+    char            err[256];
+
+    assert_int_equal(lbd_addr_parse("127.0.0.1:80", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.ss.ss_family, AF_INET);
+    assert_int_equal(port_of(&a), 80);
+    assert_string_equal(a.text, "127.0.0.1:80");
+    assert_int_equal(lbd_addr_parse("[::1]:65535", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.ss.ss_family, AF_INET6);
+    assert_int_equal(port_of(&a), 65535);
+    assert_int_equal(lbd_addr_parse("0.0.0.0:1", &a, err, sizeof(err)), 0);
+
+    assert_int_equal(lbd_addr_parse("foo", &a, err, sizeof(err)), -1);
+    assert_string_equal(err, "\"foo\" has no port (use HOST:PORT)");
+    assert_int_equal(lbd_addr_parse(":80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "has no host"));
+    assert_int_equal(lbd_addr_parse("1.2.3.4:", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "port must be 1-65535"));
+    assert_int_equal(lbd_addr_parse("1.2.3.4:0", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("1.2.3.4:65536", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("1.2.3.4:http", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("1.2.3.4:+80", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("1.2.3.4:000080", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("::1:80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in brackets"));
+    assert_int_equal(lbd_addr_parse("[::1:80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no \"]\""));
+    assert_int_equal(lbd_addr_parse("[::1]80", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("[::1]", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "has no port"));
+    assert_int_equal(lbd_addr_parse("[127.0.0.1]:80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is not an IPv6 address"));
+    assert_int_equal(lbd_addr_parse("nohost.invalid:80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot resolve \"nohost.invalid\": "));
+
+    /* inet_aton's forms would make "010.0.0.1" mean 8.0.0.1: refused */
+    assert_int_equal(lbd_addr_parse("010.0.0.1:80", &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is not an IPv4 address"));
+    assert_int_equal(lbd_addr_parse("127.1:80", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("2130706433:80", &a, err, sizeof(err)), -1);
+    assert_int_equal(lbd_addr_parse("0x7f.0.0.1:80", &a, err, sizeof(err)), -1);
+}
+
+static void
+addr_text_truncated(void **state)
+{
+    struct lbd_addr a;
+    char            err[256], text[1200];
+
+    /* a numeric scope id with leading zeros: valid, and longer than text[] */
+    snprintf(text, sizeof(text), "[fe80::1%%%0100d]:80", 1);
+    assert_int_equal(lbd_addr_parse(text, &a, err, sizeof(err)), 0);
+    assert_int_equal(strlen(a.text), sizeof(a.text) - 1);
+    assert_memory_equal(a.text, text, sizeof(a.text) - 1);
+
+    /* a host name longer than any the resolver takes */
+    snprintf(text, sizeof(text), "x%01100d:80", 0);
+    assert_int_equal(lbd_addr_parse(text, &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "too long"));
+}
+
+static void
+duration_parse(void **state)
+{
+    int ms = -1;
+
+    assert_int_equal(lbd_duration_parse("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(lbd_duration_parse("5s", &ms), 0);
+    assert_int_equal(ms, 5000);
+    assert_int_equal(lbd_duration_parse("2m", &ms), 0);
+    assert_int_equal(ms, 120000);
+    assert_int_equal(lbd_duration_parse("1h", &ms), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(lbd_duration_parse("596h", &ms), 0);   /* largest that fits */
+    assert_int_equal(ms, 596 * 3600000);
+
+    ms = 42;
+    assert_int_equal(lbd_duration_parse("597h", &ms), -1);
+    assert_int_equal(lbd_duration_parse("99999999999999999999ms", &ms), -1);
+    assert_int_equal(lbd_duration_parse("0s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("", &ms), -1);
+    assert_int_equal(lbd_duration_parse("5", &ms), -1);
+    assert_int_equal(lbd_duration_parse("s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("5 s", &ms), -1);
+    assert_int_equal(lbd_duration_parse(" 5s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("-5s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("+5s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("1.5s", &ms), -1);
+    assert_int_equal(lbd_duration_parse("5S", &ms), -1);
+    assert_int_equal(lbd_duration_parse("5sec", &ms), -1);
+    assert_int_equal(lbd_duration_parse("5d", &ms), -1);
+    assert_int_equal(ms, 42);   /* untouched on failure */
+}
+
+static void
+size_parse(void **state)
+{
+    size_t n = 7;
+
+    assert_int_equal(lbd_size_parse("4096", &n), 0);
+    assert_int_equal(n, 4096);
+    assert_int_equal(lbd_size_parse("16k", &n), 0);
+    assert_int_equal(n, 16384);
+    assert_int_equal(lbd_size_parse("16K", &n), 0);
+    assert_int_equal(n, 16384);
+    assert_int_equal(lbd_size_parse("1m", &n), 0);
+    assert_int_equal(n, 1048576);
+    assert_int_equal(lbd_size_parse("2M", &n), 0);
+    assert_int_equal(n, 2097152);
+    assert_int_equal(lbd_size_parse("0", &n), 0);   /* a size; the caller checks range */
+    assert_int_equal(n, 0);
+
+    n = 7;
+    assert_int_equal(lbd_size_parse("", &n), -1);
+    assert_int_equal(lbd_size_parse("k", &n), -1);
+    assert_int_equal(lbd_size_parse("16kb", &n), -1);
+    assert_int_equal(lbd_size_parse("1g", &n), -1);
+    assert_int_equal(lbd_size_parse("-1", &n), -1);
+    assert_int_equal(lbd_size_parse("16 k", &n), -1);
+    assert_int_equal(lbd_size_parse("99999999999999999999999", &n), -1);
+    assert_int_equal(lbd_size_parse("18014398509481984m", &n), -1);
+    assert_int_equal(n, 7);
+}
+
+static void
+log_level_parse(void **state)
+{
+    assert_int_equal(lbd_log_level_parse("debug"), LBD_LOG_DEBUG);
+    assert_int_equal(lbd_log_level_parse("info"), LBD_LOG_INFO);
+    assert_int_equal(lbd_log_level_parse("notice"), LBD_LOG_NOTICE);
+    assert_int_equal(lbd_log_level_parse("warn"), LBD_LOG_WARN);
+    assert_int_equal(lbd_log_level_parse("error"), LBD_LOG_ERROR);
+    assert_int_equal(lbd_log_level_parse("crit"), LBD_LOG_CRIT);
+    assert_int_equal(lbd_log_level_parse("warning"), -1);
+    assert_int_equal(lbd_log_level_parse("DEBUG"), -1);
+    assert_int_equal(lbd_log_level_parse(""), -1);
+}
+
+static void
+free_null(void **state)
+{
+    lbd_conf_free(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(example_conf),
+        cmocka_unit_test(minimal_defaults),
+        cmocka_unit_test(every_key_set),
+        cmocka_unit_test(worker_processes_auto),
+        cmocka_unit_test(user_resolves),
+        cmocka_unit_test(group_overrides_user_gid),
+        cmocka_unit_test(ipv6_listen),
+        cmocka_unit_test(service_timeout_override),
+        cmocka_unit_test(buffer_size_in_bytes),
+        cmocka_unit_test(host_names_resolve),
+        cmocka_unit_test(syntax_error),
+        cmocka_unit_test(missing_file),
+        cmocka_unit_test(error_in_included_file),
+        cmocka_unit_test(integer_that_libconfig_wraps),
+        cmocka_unit_test(unknown_keys),
+        cmocka_unit_test(wrong_types),
+        cmocka_unit_test(out_of_range),
+        cmocka_unit_test(bad_durations_and_sizes),
+        cmocka_unit_test(missing_keys),
+        cmocka_unit_test(empty_lists),
+        cmocka_unit_test(too_many_backends),
+        cmocka_unit_test(duplicates),
+        cmocka_unit_test(bad_references),
+        cmocka_unit_test(bad_values),
+        cmocka_unit_test(addr_parse),
+        cmocka_unit_test(addr_text_truncated),
+        cmocka_unit_test(duration_parse),
+        cmocka_unit_test(size_parse),
+        cmocka_unit_test(log_level_parse),
+        cmocka_unit_test(free_null),
+    };
+
+    return cmocka_run_group_tests_name("conf", tests, group_setup, group_teardown);
+}
