@@ -257,17 +257,61 @@ h_setup(void **state)
     return 0;
 }
 
+/*
+ * 1 when a log in the temp dir (lbd's output, its error log, the backends'
+ * logs) holds a sanitizer report: a daemon built with --with-sanitizers
+ * writes them to stderr, where no assertion would look.
+ */
+static int
+sanitizer_reports(void)
+{
+    static const char *const marks[] = {
+        "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
+    };
+    DIR           *d = opendir(tmpdir);
+    struct dirent *e;
+    int            found = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t      n = strlen(e->d_name);
+        const char *path;
+        char       *text;
+
+        if (n < 4 || (strcmp(e->d_name + n - 4, ".log") != 0
+                      && strcmp(e->d_name + n - 4, ".out") != 0))
+            continue;
+        path = h_path(e->d_name);
+        text = h_read_file(path, NULL);
+        for (size_t i = 0; text != NULL && i < sizeof(marks) / sizeof(marks[0]); i++) {
+            if (strstr(text, marks[i]) != NULL) {
+                say("sanitizer report in %s:", path);
+                h_dump(path);
+                found = 1;
+                break;
+            }
+        }
+        free(text);
+    }
+    closedir(d);
+    return found;
+}
+
 int
 h_teardown(void **state)
 {
     const char *verbose = getenv("LBD_TEST_VERBOSE");
     const char *keep = getenv("LBD_TEST_KEEP");
+    int         rc = 0;
 
     kill_and_reap_all(5000);
     for (int i = 0; i < nkept; i++)
         close(kept_fds[i]);
     nkept = 0;
     if (tmpdir[0] != '\0') {
+        if (sanitizer_reports())
+            rc = -1;
         if (verbose != NULL && *verbose == '1') {
             fprintf(stderr, "harness: %s/lbd.out:\n", tmpdir);
             h_dump(h_path("lbd.out"));
@@ -284,7 +328,7 @@ h_teardown(void **state)
         paths = next;
     }
     tmpdir[0] = '\0';
-    return 0;
+    return rc;
 }
 
 const char *

@@ -45,7 +45,8 @@ int h_setup(void **state);
 
 /*
  * cmocka teardown: kill (SIGKILL) and reap every descendant, close the
- * descriptors the harness kept, remove the temp dir.  Always 0.
+ * descriptors the harness kept, remove the temp dir.  Returns 0, or -1 (the
+ * test counts as failed) when a log in the temp dir holds a sanitizer report.
  */
 int h_teardown(void **state);
 
