@@ -67,6 +67,12 @@ lbd_log_reopen(uid_t uid, gid_t gid)
         errno = err;
         return -1;
     }
+    /* A daemon's stderr is the log (lbd_proc_daemonize): move it along, or
+     * stray writes keep the rotated file open and its space never comes back. */
+    struct stat err_st, log_st;
+    if (fstat(2, &err_st) == 0 && fstat(log_fd, &log_st) == 0 &&
+        err_st.st_dev == log_st.st_dev && err_st.st_ino == log_st.st_ino)
+        dup2(fd, 2);
     close(log_fd);
     log_fd = fd;
     return 0;
