@@ -21,6 +21,7 @@ extern char **environ;
 static char  *title_start;   /* argv[0] */
 static size_t title_room;    /* contiguous bytes of argv and environ */
 static int    ready_fd = -1; /* the daemonizing parent waits on this */
+static char **volatile environ_copy;  /* also environ; glibc forgets it at exit */
 
 void
 lbd_proc_title_init(int argc, char **argv)
@@ -47,7 +48,7 @@ lbd_proc_title_init(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         if ((copy[i] = strdup(environ[i])) == NULL)
             return;
-    environ = copy;
+    environ = environ_copy = copy;
 
     /* And argv too: getopt and the config path keep pointing at copies. */
     title_start = argv[0];
