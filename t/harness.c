@@ -1456,3 +1456,42 @@ h_stream_close(struct h_stream *s)
     free(s->rbuf);
     s->buf = s->rbuf = NULL;
 }
+
+int
+h_single_start(struct h_single *s, int nworkers, const char *extra,
+               const char *name, const char *srv_flags)
+{
+    struct h_conf c = { .workers = nworkers, .backends = &s->backend, .nbackends = 1,
+                        .extra = extra };
+
+    if ((s->backend = h_free_port()) == -1 || h_testsrv(s->backend, name, srv_flags) == -1)
+        return -1;
+    if ((s->port = c.port = h_free_port()) == -1)
+        return -1;
+    if ((s->conf = h_conf_write("lbd.conf", &c)) == NULL)
+        return -1;
+    return h_lbd_start(&s->l, s->conf, s->port, nworkers);
+}
+
+int
+h_expect_name(int port, const char *name, int n)
+{
+    char   want[128];
+
+    snprintf(want, sizeof(want), "%s\n", name);
+    for (int i = 0; i < n; i++) {
+        char   resp[128];
+        size_t len;
+
+        if (h_request(port, "NAME\n", 5, resp, sizeof(resp), &len, 5000) == -1) {
+            fprintf(stderr, "request %d of %d to port %d failed\n", i + 1, n, port);
+            return -1;
+        }
+        if (strcmp(resp, want) != 0) {
+            fprintf(stderr, "request %d of %d: got \"%s\", want \"%s\"\n", i + 1, n,
+                    resp, name);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -241,6 +241,28 @@ int h_lbd_start_daemon(struct h_lbd *l, const char *conf, int port, int nworkers
 /* The master's live children (its workers), at most max.  Returns the count. */
 int h_lbd_workers(const struct h_lbd *l, pid_t *out, int max);
 
+/* The common set-up of a test: one backend and lbd in front of it. */
+struct h_single {
+    struct h_lbd l;
+    int          port;          /* lbd's service */
+    int          backend;       /* the backend's port */
+    const char  *conf;          /* "<tmpdir>/lbd.conf" */
+};
+
+/*
+ * Start a testsrv called name (srv_flags as h_testsrv) and lbd with nworkers
+ * and extra top-level settings (as h_conf.extra) in front of it.
+ * Returns 0 or -1 (the reason on stderr).
+ */
+int h_single_start(struct h_single *s, int nworkers, const char *extra,
+                   const char *name, const char *srv_flags);
+
+/*
+ * n "NAME" requests to port, each answered "<name>\n" within 5 s.
+ * Returns 0, or -1 with the first wrong answer on stderr.
+ */
+int h_expect_name(int port, const char *name, int n);
+
 /* --- clients --- */
 
 /*

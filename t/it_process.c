@@ -27,36 +27,18 @@ static int          port;
 static struct h_lbd lbd;
 static const char  *conf;
 
-/* One NAME backend "b1" and lbd with nworkers in front of it; extra as in h_conf. */
+/* One backend "b1" and lbd with nworkers in front of it; extra as in h_conf. */
 static void
 start(int nworkers, const char *extra)
 {
-    static int    b;
-    struct h_conf c = { .workers = nworkers, .backends = &b, .nbackends = 1,
-                        .extra = extra };
+    struct h_single s = { 0 };
 
-    b = h_free_port();
-    assert_int_not_equal(b, -1);
-    assert_int_not_equal(h_testsrv(b, "b1", NULL), -1);
-    port = c.port = h_free_port();
-    assert_int_not_equal(port, -1);
-    conf = h_conf_write("lbd.conf", &c);
-    assert_non_null(conf);
-    assert_int_equal(h_lbd_start(&lbd, conf, port, nworkers), 0);
+    assert_int_equal(h_single_start(&s, nworkers, extra, "b1", NULL), 0);
+    lbd = s.l;
+    port = s.port;
+    conf = s.conf;
 }
 
-/* n NAME requests through lbd, all answered by b1. */
-static void
-assert_serving(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char   resp[64];
-        size_t len;
-
-        assert_int_equal(h_request(port, "NAME\n", 5, resp, sizeof(resp), &len, 5000), 0);
-        assert_string_equal(resp, "b1\n");
-    }
-}
 
 static int
 has_prefix(const char *s, const char *prefix)
@@ -113,7 +95,7 @@ test_titles_and_worker_count(void **state)
     /* And it stays at 3: no extra worker is started late. */
     h_msleep(200);
     assert_int_equal(h_lbd_workers(&lbd, w, 64), 3);
-    assert_serving(5);
+    assert_int_equal(h_expect_name(port, "b1", 5), 0);
 }
 
 struct respawn_arg {
@@ -149,14 +131,14 @@ test_worker_respawn(void **state)
     assert_int_equal(kill(a.killed, SIGKILL), 0);
     assert_int_equal(h_wait(respawned, &a, 5000), 0);
     assert_true(h_pid_alive(lbd.pid));
-    assert_serving(20);
+    assert_int_equal(h_expect_name(port, "b1", 20), 0);
 
     /* Kill the other original worker too: respawned the same way. */
     assert_int_equal(h_lbd_workers(&lbd, w, 64), 2);
     a.killed = w[1];
     assert_int_equal(kill(a.killed, SIGKILL), 0);
     assert_int_equal(h_wait(respawned, &a, 5000), 0);
-    assert_serving(20);
+    assert_int_equal(h_expect_name(port, "b1", 20), 0);
 }
 
 struct gone_arg {
@@ -320,7 +302,7 @@ test_user_nobody(void **state)
     }
     assert_int_equal(h_proc_uids(lbd.pid, uids), 0);
     assert_int_equal(uids[0], 0);
-    assert_serving(5);
+    assert_int_equal(h_expect_name(port, "b1", 5), 0);
 }
 
 int

@@ -27,34 +27,19 @@ static struct h_lbd lbd;
 static const char  *conf;
 static int          backend;
 
-/* One backend named "b1" (flags as h_testsrv) and lbd in front of it. */
+/* One backend "b1" (flags as h_testsrv) and lbd in front of it. */
 static void
 start(const char *srv_flags)
 {
-    struct h_conf c = { .workers = WORKERS, .backends = &backend, .nbackends = 1 };
+    struct h_single s = { 0 };
 
-    backend = h_free_port();
-    assert_int_not_equal(backend, -1);
-    assert_int_not_equal(h_testsrv(backend, "b1", srv_flags), -1);
-    port = c.port = h_free_port();
-    assert_int_not_equal(port, -1);
-    conf = h_conf_write("lbd.conf", &c);
-    assert_non_null(conf);
-    assert_int_equal(h_lbd_start(&lbd, conf, port, WORKERS), 0);
+    assert_int_equal(h_single_start(&s, WORKERS, NULL, "b1", srv_flags), 0);
+    lbd = s.l;
+    port = s.port;
+    conf = s.conf;
+    backend = s.backend;
 }
 
-/* n NAME requests through lbd, all answered by b1. */
-static void
-assert_serving(int n)
-{
-    for (int i = 0; i < n; i++) {
-        char   resp[64];
-        size_t len;
-
-        assert_int_equal(h_request(port, "NAME\n", 5, resp, sizeof(resp), &len, 5000), 0);
-        assert_string_equal(resp, "b1\n");
-    }
-}
 
 static int
 pid_in(pid_t pid, const pid_t *set, int n)
@@ -173,7 +158,7 @@ test_hup_bad_config(void **state)
     assert_int_equal(h_log_wait(lbd.out, 5000, "reload", where, NULL), 0);
 
     assert_true(h_pid_alive(lbd.pid));
-    assert_serving(20);
+    assert_int_equal(h_expect_name(port, "b1", 20), 0);
     m = h_lbd_workers(&lbd, after, 16);
     assert_int_equal(m, n);
     qsort(before, (size_t) n, sizeof(pid_t), cmp_pid);
