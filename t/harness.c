@@ -1495,3 +1495,27 @@ h_expect_name(int port, const char *name, int n)
     }
     return 0;
 }
+
+struct gone_arg {
+    const pid_t *pids;
+    int          n;
+};
+
+static int
+all_gone(void *arg)
+{
+    struct gone_arg *a = arg;
+
+    for (int i = 0; i < a->n; i++)
+        if (h_pid_alive(a->pids[i]))
+            return 0;
+    return 1;
+}
+
+int
+h_wait_gone(const pid_t *pids, int n, int timeout_ms)
+{
+    struct gone_arg a = { pids, n };
+
+    return h_wait(all_gone, &a, timeout_ms);
+}

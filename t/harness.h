@@ -70,6 +70,9 @@ int64_t h_now_ms(void);
  */
 int h_wait(int (*cond)(void *arg), void *arg, int timeout_ms);
 
+/* Wait until none of the n processes in pids is alive.  0, or -1 on timeout. */
+int h_wait_gone(const pid_t *pids, int n, int timeout_ms);
+
 /* Sleep ms milliseconds: only to pace a poll loop or a measurement window. */
 void h_msleep(int ms);
 

@@ -141,22 +141,6 @@ test_worker_respawn(void **state)
     assert_int_equal(h_expect_name(port, "b1", 20), 0);
 }
 
-struct gone_arg {
-    const pid_t *pids;
-    int          n;
-};
-
-static int
-all_gone(void *arg)
-{
-    struct gone_arg *a = arg;
-
-    for (int i = 0; i < a->n; i++)
-        if (h_pid_alive(a->pids[i]))
-            return 0;
-    return 1;
-}
-
 /*
  * After a stop was requested: the master exits 0 within 5 s, so do its
  * workers, the pid file is gone and the port refuses connections.
@@ -164,7 +148,6 @@ all_gone(void *arg)
 static void
 assert_stopped(const pid_t *workers, int nworkers)
 {
-    struct gone_arg g = { workers, nworkers };
     int             st;
 
     if (h_wait_exit(lbd.pid, 5000, &st) == -1) {
@@ -173,7 +156,7 @@ assert_stopped(const pid_t *workers, int nworkers)
     }
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    assert_int_equal(h_wait(all_gone, &g, 5000), 0);
+    assert_int_equal(h_wait_gone(workers, nworkers, 5000), 0);
     assert_false(h_file_exists(lbd.pid_file));
     assert_int_equal(h_connect_refused(port, 1000), 1);
 }

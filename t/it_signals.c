@@ -50,22 +50,6 @@ pid_in(pid_t pid, const pid_t *set, int n)
     return 0;
 }
 
-struct gone_arg {
-    const pid_t *pids;
-    int          n;
-};
-
-static int
-all_gone(void *arg)
-{
-    struct gone_arg *a = arg;
-
-    for (int i = 0; i < a->n; i++)
-        if (h_pid_alive(a->pids[i]))
-            return 0;
-    return 1;
-}
-
 /*
  * QUIT while a 2 MB download at 1 MB/s is in flight: new connections are
  * refused within 2 s while the download goes on to the end with the right
@@ -78,7 +62,6 @@ test_quit_graceful(void **state)
     pid_t           w[16];
     int             n, refused = 0, st;
     int64_t         deadline, t_quit, t_done;
-    struct gone_arg g;
 
     start(NULL);
     n = h_lbd_workers(&lbd, w, 16);
@@ -118,9 +101,7 @@ test_quit_graceful(void **state)
             (long long) (h_now_ms() - t_done));
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    g.pids = w;
-    g.n = n;
-    assert_int_equal(h_wait(all_gone, &g, 5000), 0);
+    assert_int_equal(h_wait_gone(w, n, 5000), 0);
     assert_false(h_file_exists(lbd.pid_file));
 }
 
@@ -202,7 +183,6 @@ test_hup_good_config(void **state)
     int64_t                deadline;
     struct h_conf          c = { .workers = WORKERS, .nbackends = 1 };
     struct new_workers_arg nw;
-    struct gone_arg        g;
 
     a = h_free_port();
     b = h_free_port();
@@ -258,9 +238,7 @@ test_hup_good_config(void **state)
     close(fd);
 
     /* With their last connection gone, the old workers exit. */
-    g.pids = old;
-    g.n = nold;
-    assert_int_equal(h_wait(all_gone, &g, 5000), 0);
+    assert_int_equal(h_wait_gone(old, nold, 5000), 0);
     assert_true(h_pid_alive(lbd.pid));
 }
 
