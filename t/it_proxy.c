@@ -31,17 +31,11 @@ static struct h_lbd lbd;
 static void
 start(void)
 {
-    int           b = h_free_port();
-    struct h_conf c = { .workers = WORKERS, .backends = &b, .nbackends = 1 };
-    const char   *conf;
+    struct h_single s = { 0 };
 
-    assert_int_not_equal(b, -1);
-    assert_int_not_equal(h_testsrv(b, "b1", NULL), -1);
-    port = c.port = h_free_port();
-    assert_int_not_equal(port, -1);
-    conf = h_conf_write("lbd.conf", &c);
-    assert_non_null(conf);
-    assert_int_equal(h_lbd_start(&lbd, conf, port, WORKERS), 0);
+    assert_int_equal(h_single_start(&s, WORKERS, NULL, "b1", NULL), 0);
+    lbd = s.l;
+    port = s.port;
 }
 
 /* Run s to the end (timeout_ms), failing the test on error or timeout. */
@@ -232,6 +226,48 @@ test_backpressure(void **state)
     h_stream_close(&s);
 }
 
+/*
+ * A connection that keeps moving bytes outlives timeouts.idle many times;
+ * once it goes quiet both ways lbd closes it after about timeouts.idle and
+ * says so in the error log.
+ */
+static void
+test_idle_timeout(void **state)
+{
+    int           b = h_free_port();
+    struct h_conf c = { .workers = 1, .backends = &b, .nbackends = 1,
+                        .timeouts = "connect = \"1s\"; idle = \"400ms\"; shutdown = \"5s\";" };
+    const char   *conf;
+    char          line[16];
+    int           fd;
+    int64_t       t0, waited;
+
+    assert_int_not_equal(b, -1);
+    assert_int_not_equal(h_testsrv(b, "b1", NULL), -1);
+    port = c.port = h_free_port();
+    assert_non_null(conf = h_conf_write("lbd.conf", &c));
+    assert_int_equal(h_lbd_start(&lbd, conf, port, 1), 0);
+
+    fd = h_connect(port, 2000);
+    assert_int_not_equal(fd, -1);
+    assert_int_equal(h_send_all(fd, "ECHO\n", 5, 2000), 0);
+    /* 1.2 s of traffic, a byte every 100 ms: three idle periods pass. */
+    for (int i = 0; i < 12; i++) {
+        if (i > 0)
+            usleep(100 * 1000);
+        assert_int_equal(h_send_all(fd, "x\n", 2, 2000), 0);
+        assert_int_equal(h_recv_line(fd, line, sizeof(line), 2000), 2);
+    }
+    /* Quiet from the last echo on: closed after the idle time, not much later. */
+    t0 = h_now_ms();
+    assert_int_equal(h_recv_eof(fd, 5000), 0);
+    waited = h_now_ms() - t0;
+    assert_true(waited >= 350);
+    assert_true(waited < 4000);
+    close(fd);
+    assert_int_equal(h_log_wait(lbd.error_log, 2000, "idle for 400 ms, closing", NULL), 0);
+}
+
 int
 main(void)
 {
@@ -242,6 +278,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_duplex_echo_100mb, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_half_close, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, h_setup, h_teardown),
     };
 
     h_init(120);
