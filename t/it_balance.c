@@ -114,18 +114,26 @@ assert_proportional(const int *counts, const int *weights, int n, int nconn)
     }
 }
 
-/* Equal weights: 600 connections split evenly over 3 backends. */
+/* 600 connections over 3 banner backends with these weights (NULL: 1 each). */
+static void
+check_spread(const int *conf_weights, const int *weights)
+{
+    int          ports[3], counts[3], port;
+    struct h_lbd l;
+
+    start_banners(ports, 3);
+    port = start_lbd(&l, ports, conf_weights, 3, NULL);
+    assert_int_equal(spread(port, 600, counts, 3), 0);
+    assert_proportional(counts, weights, 3, 600);
+}
+
+/* Equal weights (the default): 600 connections split evenly over 3 backends. */
 static void
 test_round_robin_equal(void **state)
 {
-    static const int weights[3] = { 1, 1, 1 };
-    int              ports[3], counts[3], port;
-    struct h_lbd     l;
+    static const int ones[3] = { 1, 1, 1 };
 
-    start_banners(ports, 3);
-    port = start_lbd(&l, ports, NULL, 3, NULL);
-    assert_int_equal(spread(port, 600, counts, 3), 0);
-    assert_proportional(counts, weights, 3, 600);
+    check_spread(NULL, ones);
 }
 
 /* Weights 1:2:3 over 600 connections: 100, 200, 300 within the bound. */
@@ -133,13 +141,8 @@ static void
 test_round_robin_weighted(void **state)
 {
     static const int weights[3] = { 1, 2, 3 };
-    int              ports[3], counts[3], port;
-    struct h_lbd     l;
 
-    start_banners(ports, 3);
-    port = start_lbd(&l, ports, weights, 3, NULL);
-    assert_int_equal(spread(port, 600, counts, 3), 0);
-    assert_proportional(counts, weights, 3, 600);
+    check_spread(weights, weights);
 }
 
 /*
