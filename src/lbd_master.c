@@ -360,8 +360,10 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
         return;
     }
     warn_unchangeable(cycle->conf, next.conf);
-    free(next.conf->pid_file);
-    next.conf->pid_file = strdup(cycle->conf->pid_file);
+    /* The running pid file stays: swap the strings, the old conf frees the new one. */
+    char *running_pid_file = cycle->conf->pid_file;
+    cycle->conf->pid_file = next.conf->pid_file;
+    next.conf->pid_file = running_pid_file;
 
     if ((strcmp(log_target(next.conf, opt), log_target(cycle->conf, opt)) != 0 ||
          next.conf->error_log_level != cycle->conf->error_log_level) &&
