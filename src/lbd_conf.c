@@ -239,12 +239,12 @@ conf_group(struct conf_ctx *cx, const config_setting_t *s)
 }
 
 /*
- * s must be a non-empty list of groups, of at most max entries; what names
- * one entry ("service").  The count goes to *n.
+ * s must be a list of groups, of at least min and at most max entries;
+ * what names one entry ("service").  The count goes to *n.
  */
 static int
 conf_list(struct conf_ctx *cx, const config_setting_t *s, const char *what,
-          unsigned max, unsigned *n)
+          unsigned min, unsigned max, unsigned *n)
 {
     int len;
 
@@ -253,7 +253,7 @@ conf_list(struct conf_ctx *cx, const config_setting_t *s, const char *what,
                           "%s = ( { ... }, { ... } ), not %s",
                           conf_key(cx, s), conf_key(cx, s), conf_type(s));
     len = config_setting_length(s);
-    if (len == 0)
+    if (len == 0 && min > 0)
         return conf_error(cx, s, "\"%s\" must hold at least one %s",
                           conf_key(cx, s), what);
     if ((unsigned) len > max)
@@ -482,9 +482,9 @@ pool_backends(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     struct lbd_pool_conf *p = obj;
     unsigned              n;
 
-    if (conf_list(cx, s, "backend", CONF_MAX_BACKENDS, &n) == -1)
+    if (conf_list(cx, s, "backend", 0, CONF_MAX_BACKENDS, &n) == -1)
         return -1;
-    p->backends = calloc(n, sizeof(*p->backends));
+    p->backends = calloc(n ? n : 1, sizeof(*p->backends));
     if (p->backends == NULL)
         return conf_nomem(cx, s);
     p->nbackends = n;
@@ -498,7 +498,7 @@ pool_backends(struct conf_ctx *cx, const config_setting_t *s, void *obj)
 static const struct conf_key pool_keys[] = {
     { "name",     1, pool_name },
     { "strategy", 0, pool_strategy },
-    { "backends", 1, pool_backends },
+    { "backends", 0, pool_backends },   /* none: the API adds them */
     { NULL, 0, NULL }
 };
 
@@ -827,7 +827,7 @@ top_services(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     struct lbd_conf *conf = obj;
     unsigned         n;
 
-    if (conf_list(cx, s, "service", UINT_MAX, &n) == -1)
+    if (conf_list(cx, s, "service", 1, UINT_MAX, &n) == -1)
         return -1;
     conf->services = calloc(n, sizeof(*conf->services));
     if (conf->services == NULL)
@@ -847,7 +847,7 @@ top_pools(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     struct lbd_conf *conf = obj;
     unsigned         n;
 
-    if (conf_list(cx, s, "pool", UINT_MAX, &n) == -1)
+    if (conf_list(cx, s, "pool", 1, UINT_MAX, &n) == -1)
         return -1;
     conf->pools = calloc(n, sizeof(*conf->pools));
     if (conf->pools == NULL)
@@ -859,7 +859,118 @@ top_pools(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return 0;
 }
 
+/* --- admin and registry --- */
+
+static int
+admin_listen(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+    char             msg[256];
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (lbd_addr_parse(v, &conf->admin.listen, msg, sizeof(msg)) == -1)
+        return conf_error(cx, s, "admin.listen %s", msg);
+    return 0;
+}
+
+static int
+admin_token(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (conf->admin.token != NULL)
+        return conf_error(cx, s, "give either \"admin.token\" or \"admin.token_file\", "
+                          "not both");
+    if (strlen(v) < 16 || strpbrk(v, " \t\r\n") != NULL)
+        return conf_error(cx, s, "\"admin.token\" must be at least 16 characters, "
+                          "without spaces");
+    return conf_strdup(cx, s, &conf->admin.token);
+}
+
+static int
+admin_token_file(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+    char             buf[512];
+    FILE            *fp;
+    size_t           n;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (conf->admin.token != NULL)
+        return conf_error(cx, s, "give either \"admin.token\" or \"admin.token_file\", "
+                          "not both");
+    fp = fopen(v, "r");
+    if (fp == NULL)
+        return conf_error(cx, s, "\"admin.token_file\": cannot read \"%s\": %s",
+                          v, strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) < 16 || strpbrk(buf, " \t") != NULL)
+        return conf_error(cx, s, "\"admin.token_file\": the first line of \"%s\" must "
+                          "be a token of at least 16 characters, without spaces", v);
+    conf->admin.token = strdup(buf);
+    return conf->admin.token ? 0 : conf_nomem(cx, s);
+}
+
+static int
+admin_socket(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (v[0] != '/' || strlen(v) >= 100)
+        return conf_error(cx, s, "\"admin.socket\" must be an absolute path shorter "
+                          "than 100 characters");
+    return conf_strdup(cx, s, &conf->admin.socket_path);
+}
+
+static const struct conf_key admin_keys[] = {
+    { "listen",     0, admin_listen },
+    { "token",      0, admin_token },
+    { "token_file", 0, admin_token_file },
+    { "socket",     0, admin_socket },
+    { NULL, 0, NULL }
+};
+
+static int
+top_admin(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    conf->admin.enabled = 1;
+    conf->admin.line = config_setting_source_line(s);
+    return conf_walk_nested(cx, s, admin_keys, obj);
+}
+
+static int
+top_registry(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (v[0] == '\0')
+        return conf_error(cx, s, "\"registry\" must be the path of the SQLite file");
+    free(conf->registry_path);
+    conf->registry_path = NULL;
+    return conf_strdup(cx, s, &conf->registry_path);
+}
+
 static const struct conf_key top_keys[] = {
+    { "registry",           0, top_registry },
+    { "admin",              0, top_admin },
     { "worker_processes",   0, top_worker_processes },
     { "worker_connections", 0, top_worker_connections },
     { "pid_file",           0, top_pid_file },
@@ -895,7 +1006,10 @@ conf_new(const char *path)
     conf->file = strdup(path);
     conf->pid_file = strdup(LBD_PID_PATH);
     conf->error_log_path = strdup(LBD_ERROR_LOG);
-    if (conf->file == NULL || conf->pid_file == NULL || conf->error_log_path == NULL) {
+    conf->registry_path = strdup(LBD_STATE_DIR "/lbd.db");
+    lbd_addr_numeric("127.0.0.1", 8081, &conf->admin.listen);
+    if (conf->file == NULL || conf->pid_file == NULL || conf->error_log_path == NULL
+        || conf->registry_path == NULL) {
         lbd_conf_free(conf);
         return NULL;
     }
@@ -911,9 +1025,39 @@ conf_finish(struct conf_ctx *cx)
     if (conf->user != NULL && !cx->have_group)
         conf->gid = cx->user_gid;
 
+    if (conf->admin.socket_path == NULL) {
+        /* Next to the registry: a directory the children can write. */
+        const char *slash = strrchr(conf->registry_path, '/');
+        int         dirlen = slash ? (int) (slash - conf->registry_path) : 1;
+        char        path[PATH_MAX];
+
+        if (slash == NULL)
+            snprintf(path, sizeof(path), "control.sock");
+        else
+            snprintf(path, sizeof(path), "%.*s/control.sock", dirlen, conf->registry_path);
+        if (strlen(path) >= 100) {
+            snprintf(cx->err, cx->errlen, "%s: the control socket \"%s\" (next to the "
+                     "registry) is too long for a unix socket; set admin.socket",
+                     cx->path, path);
+            return -1;
+        }
+        conf->admin.socket_path = strdup(path);
+        if (conf->admin.socket_path == NULL) {
+            snprintf(cx->err, cx->errlen, "%s: out of memory", cx->path);
+            return -1;
+        }
+    }
+
     for (unsigned i = 0; i < conf->nservices; i++) {
         struct lbd_service_conf *svc = &conf->services[i];
         unsigned                 p;
+
+        if (conf->admin.enabled && addr_equal(&svc->listen, &conf->admin.listen)) {
+            snprintf(cx->err, cx->errlen, "%s:%d: admin.listen \"%s\" is already used "
+                     "by service \"%s\" (line %d)", cx->path, conf->admin.line,
+                     conf->admin.listen.text, svc->name, svc->line);
+            return -1;
+        }
 
         if (svc->connect_timeout == 0)
             svc->connect_timeout = conf->connect_timeout;
@@ -1172,5 +1316,8 @@ lbd_conf_free(struct lbd_conf *conf)
     free(conf->user);
     free(conf->group);
     free(conf->error_log_path);
+    free(conf->registry_path);
+    free(conf->admin.token);
+    free(conf->admin.socket_path);
     free(conf);
 }

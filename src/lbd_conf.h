@@ -38,7 +38,7 @@ struct lbd_pool_conf {
     char                    *name;
     char                    *strategy;    /* a registered strategy name */
     struct lbd_backend_conf *backends;
-    unsigned                 nbackends;   /* >= 1 */
+    unsigned                 nbackends;   /* may be 0: backends come from the API */
     int                      line;
 };
 
@@ -54,8 +54,19 @@ struct lbd_service_conf {
     int              line;
 };
 
+/* The admin port: status page and /api/, served by the workers. */
+struct lbd_admin_conf {
+    int              enabled;      /* the file has an "admin" group */
+    struct lbd_addr  listen;       /* default 127.0.0.1:8081 */
+    char            *token;        /* bearer token; NULL: mutations are refused */
+    char            *socket_path;  /* the control process's unix socket */
+    int              line;
+};
+
 struct lbd_conf {
     char    *file;                 /* path the config was read from */
+    char    *registry_path;        /* the SQLite registry, default LBD_STATE_DIR/lbd.db */
+    struct lbd_admin_conf admin;
 
     int      worker_processes;     /* resolved: "auto" becomes the CPU count */
     int      worker_connections;   /* max client connections per worker, default 8192 */
@@ -103,6 +114,22 @@ int lbd_addr_parse(const char *text, struct lbd_addr *addr, char *err, size_t er
  * Returns 0, or -1 when the text is not a positive duration.
  */
 int lbd_duration_parse(const char *text, int *ms);
+
+/*
+ * Split "HOST:PORT" ("[v6]:PORT") into host (without brackets) and *port,
+ * checking the port is 1-65535.  No DNS.  0, or -1 with a reason in err.
+ */
+int lbd_addr_split(const char *text, char *host, size_t hostlen, int *port,
+                   char *err, size_t errlen);
+
+/*
+ * Fill addr from a numeric host ("127.0.0.1", "::1") and port, with text
+ * "host:port" ("[::1]:port").  No DNS: safe in a worker loop.  0 or -1.
+ */
+int lbd_addr_numeric(const char *host, int port, struct lbd_addr *addr);
+
+/* The numeric host of addr ("127.0.0.1", "::1") into buf.  0 or -1. */
+int lbd_addr_host(const struct lbd_addr *addr, char *buf, size_t len);
 
 /* Parse a size such as "16k", "1m", "4096" into bytes.  0 or -1. */
 int lbd_size_parse(const char *text, size_t *bytes);

@@ -133,6 +133,66 @@ lbd_addr_parse(const char *text, struct lbd_addr *addr, char *err, size_t errlen
 }
 
 int
+lbd_addr_split(const char *text, char *host, size_t hostlen, int *port,
+               char *err, size_t errlen)
+{
+    const char *p;
+    size_t      plen;
+    long        pnum;
+
+    if (addr_split(text, host, hostlen, &p, err, errlen) == -1)
+        return -1;
+    plen = strspn(p, "0123456789");
+    pnum = plen > 0 && plen <= 5 && p[plen] == '\0' ? strtol(p, NULL, 10) : 0;
+    if (pnum < 1 || pnum > 65535) {
+        snprintf(err, errlen, "\"%s\": port must be 1-65535", text);
+        return -1;
+    }
+    *port = (int) pnum;
+    return 0;
+}
+
+int
+lbd_addr_numeric(const char *host, int port, struct lbd_addr *addr)
+{
+    struct sockaddr_in  *in = (struct sockaddr_in *) &addr->ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &addr->ss;
+
+    memset(addr, 0, sizeof(*addr));
+    if (port < 1 || port > 65535)
+        return -1;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t) port);
+        addr->len = sizeof(*in);
+        snprintf(addr->text, sizeof(addr->text), "%s:%d", host, port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t) port);
+        addr->len = sizeof(*in6);
+        snprintf(addr->text, sizeof(addr->text), "[%s]:%d", host, port);
+        return 0;
+    }
+    memset(addr, 0, sizeof(*addr));
+    return -1;
+}
+
+int
+lbd_addr_host(const struct lbd_addr *addr, char *buf, size_t len)
+{
+    const struct sockaddr_in  *in = (const struct sockaddr_in *) &addr->ss;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &addr->ss;
+
+    if (addr->ss.ss_family == AF_INET)
+        return inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t) len) ? 0 : -1;
+    if (addr->ss.ss_family == AF_INET6)
+        return inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t) len) ? 0 : -1;
+    return -1;
+}
+
+int
 lbd_duration_parse(const char *text, int *ms)
 {
     static const struct { const char *unit; long long ms; } units[] = {

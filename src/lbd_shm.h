@@ -1,0 +1,146 @@
+/*
+ * lbd_shm.h - the shared-memory segment: generation counter, worker slots,
+ * backend slots.
+ *
+ * One anonymous MAP_SHARED mapping, made by the master before its first
+ * fork and inherited by every child (workers and the control process), so
+ * every process sees the same bytes at the same address.  It outlives
+ * reloads; it does not outlive the master (a restart starts from zeros and
+ * from the registry).
+ *
+ * Everything in it is a C11 atomic with one writer per field or with
+ * add/sub/CAS semantics: no locks.  The rules:
+ *
+ *   generation   written by whoever committed a registry change, after the
+ *                COMMIT, with lbd_shm_publish() (a monotonic maximum);
+ *                read by every worker at each accept and on a short timer.
+ *   workers[i]   written by the worker that owns slot i (its observed
+ *                generation, the oldest generation it still holds) and by
+ *                the master (pid, on fork and reap).
+ *   backends[s]  counters added to by every worker (atomic adds); the slot
+ *                number of a backend is a column of its registry row,
+ *                assigned by the registry writer (lbd_registry.c).
+ *   conns[i][s]  the share of backends[s].active that worker slot i holds,
+ *                so that the master can take back a dead worker's share.
+ *
+ * Slot reuse (epoch reclamation across processes): a backend removed at
+ * generation G leaves its slot in the registry's retired_slots table with G;
+ * the writer reuses it only when lbd_shm_oldest() >= G, that is when no
+ * worker holds a snapshot older than G, so no connection can still count on
+ * the slot.
+ */
+#ifndef LBD_SHM_H
+#define LBD_SHM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LBD_SHM_MAGIC        0x6c626473u   /* "lbds" */
+#define LBD_SHM_WORKERS      128           /* worker slots: 2 x worker_processes during a reload */
+#define LBD_SHM_BACKENDS     4096          /* backend slots, all pools together */
+#define LBD_SHM_NONE         UINT64_MAX    /* "holds nothing" for oldest */
+
+/* Health of a backend as the checks see it (issue 4 fills it in). */
+enum lbd_health {
+    LBD_HEALTH_UNKNOWN = 0,     /* never checked: counts as up */
+    LBD_HEALTH_UP,
+    LBD_HEALTH_DOWN,
+};
+
+struct lbd_shm_worker {
+    _Atomic int32_t  pid;           /* 0: the slot is free */
+    _Atomic uint64_t generation;    /* of the snapshot it routes new connections with */
+    _Atomic uint64_t oldest;        /* oldest generation of a snapshot it still holds */
+    _Atomic int64_t  applied_ns;    /* CLOCK_MONOTONIC when it took `generation` */
+    _Atomic uint64_t snapshots;     /* snapshots built since it started */
+    _Atomic uint64_t active;        /* client connections open */
+    _Atomic uint64_t accepted;      /* client connections accepted */
+} __attribute__((aligned(64)));
+
+struct lbd_shm_backend {
+    _Atomic int64_t  id;            /* registry id of the backend in this slot, 0: none */
+    _Atomic int64_t  active;        /* connections open to it, every worker */
+    _Atomic uint64_t total;         /* connections established to it */
+    _Atomic uint64_t fails;         /* connect failures, timeouts */
+    _Atomic uint32_t health;        /* enum lbd_health */
+} __attribute__((aligned(64)));
+
+struct lbd_shm {
+    uint32_t                magic;
+    uint32_t                size;
+    _Atomic uint64_t        generation;     /* last committed registry generation */
+    _Atomic int64_t         committed_ns;   /* CLOCK_MONOTONIC when it was published */
+    _Atomic uint64_t        publishes;      /* times the generation moved */
+    struct lbd_shm_worker   workers[LBD_SHM_WORKERS];
+    struct lbd_shm_backend  backends[LBD_SHM_BACKENDS];
+    _Atomic uint32_t        conns[LBD_SHM_WORKERS][LBD_SHM_BACKENDS];
+};
+
+/* The segment, or NULL when this process has none (lbd -t, unit tests). */
+extern struct lbd_shm *lbd_shm;
+
+/*
+ * Map a zeroed segment and set lbd_shm.  Master only, before the first
+ * fork.  Returns 0 or -1 (logged).
+ */
+int lbd_shm_create(void);
+
+/* CLOCK_MONOTONIC in nanoseconds: comparable across processes. */
+int64_t lbd_shm_now_ns(void);
+
+/*
+ * Publish generation after its COMMIT: the counter only ever grows (a late
+ * publisher of an older generation changes nothing).  Any process.
+ */
+void lbd_shm_publish(struct lbd_shm *shm, uint64_t generation);
+
+/* The published generation: one relaxed-acquire load.  Any process. */
+static inline uint64_t
+lbd_shm_generation(const struct lbd_shm *shm)
+{
+    return atomic_load_explicit(&((struct lbd_shm *) shm)->generation, memory_order_acquire);
+}
+
+/*
+ * Take a free worker slot for a child about to be forked.  Its generation
+ * and oldest start at the published generation (the child reads the
+ * registry at that generation or later, so the claim is conservative).
+ * Master only.  Returns the slot, or -1 when all are taken.
+ */
+int lbd_shm_worker_claim(struct lbd_shm *shm);
+
+/* Record the pid of the child forked for slot.  Master only. */
+void lbd_shm_worker_set_pid(struct lbd_shm *shm, int slot, pid_t pid);
+
+/*
+ * A worker died or exited: take back its share of every backend's active
+ * count and free its slot.  Master only.
+ */
+void lbd_shm_worker_release(struct lbd_shm *shm, int slot);
+
+/*
+ * The oldest generation any live worker still holds a snapshot of, or
+ * LBD_SHM_NONE when no worker holds any.  Any process.
+ */
+uint64_t lbd_shm_oldest(const struct lbd_shm *shm);
+
+/*
+ * Give slot to backend id: zero its counters, health unknown.  The
+ * registry writer, inside the transaction that assigns the slot (nobody
+ * else can be counting on it, see slot reuse above).
+ */
+void lbd_shm_backend_reset(struct lbd_shm *shm, unsigned slot, int64_t id);
+
+/*
+ * One connection more (delta 1) or less (-1) to the backend in slot, held
+ * by worker wslot.  Worker loop; two relaxed atomic adds.
+ */
+static inline void
+lbd_shm_backend_active(struct lbd_shm *shm, int wslot, unsigned slot, int delta)
+{
+    atomic_fetch_add_explicit(&shm->backends[slot].active, delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&shm->conns[wslot][slot], (uint32_t) delta, memory_order_relaxed);
+}
+
+#endif /* LBD_SHM_H */
