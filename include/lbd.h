@@ -34,6 +34,9 @@ struct lbd_peer {
     int             weight;        /* configured weight, >= 1 */
     unsigned        index;         /* position in pool->peers */
     unsigned        down:1;        /* not eligible (health, drain...) */
+    unsigned        draining:1;    /* state drain or disabled: no new connections */
+    int64_t         id;            /* registry id */
+    int             slot;          /* shared-memory slot, -1 when none */
     uint64_t        active;        /* connections open through this worker */
     uint64_t        total;         /* connections handed to it by this worker */
     uint64_t        fails;         /* connect failures seen by this worker */

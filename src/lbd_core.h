@@ -16,9 +16,17 @@ struct lbd_listener {
     int             fd;
 };
 
+/* Listeners a conf asks for: one per service, then the admin port. */
+static inline unsigned
+lbd_cycle_nlisteners(const struct lbd_conf *conf)
+{
+    return conf->nservices + (conf->admin.enabled ? 1 : 0);
+}
+
 /*
  * A cycle is one generation of configuration: the conf and the listeners
- * that go with it (listeners[i] serves conf->services[i]).  A reload builds a
+ * that go with it (listeners[i] serves conf->services[i]; the admin port,
+ * when configured, is listeners[nservices]).  A reload builds a
  * new cycle; sockets whose address did not change move to it unclosed.
  */
 struct lbd_cycle {
@@ -64,6 +72,22 @@ pid_t lbd_pid_file_read(const char *path);
  */
 int lbd_proc_drop_privileges(const struct lbd_conf *conf);
 
+/*
+ * Make sure the directory of the registry exists and, when lbd runs as root
+ * with a "user", belongs to that user together with the registry's files:
+ * the children write there.  Master only.  0 or -1 (logged).
+ */
+int lbd_proc_state_dir(const struct lbd_conf *conf);
+
+/*
+ * Act as conf's user (effective ids) until lbd_proc_as_root(), so that every
+ * file the master creates meanwhile (the registry, its WAL) belongs to the
+ * user who will write it.  Nothing to do without a user or when not root.
+ * Master only.  0 or -1 (logged; still root).
+ */
+int  lbd_proc_as_user(const struct lbd_conf *conf);
+void lbd_proc_as_root(void);
+
 /* --- lbd_listen.c (master only) --- */
 
 /*
@@ -73,6 +97,9 @@ int lbd_proc_drop_privileges(const struct lbd_conf *conf);
  * old untouched).
  */
 int lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old);
+
+/* Does cycle listen on exactly the addresses conf asks for, in order? */
+int lbd_listeners_same(const struct lbd_cycle *cycle, const struct lbd_conf *conf);
 
 /* Close every listener of cycle that is still open. */
 void lbd_listeners_close(struct lbd_cycle *cycle);
@@ -85,9 +112,19 @@ int lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt);
 /* --- lbd_worker.c --- */
 
 /*
- * Run a worker of cycle (in the forked child).  Never returns: exits 0 after
- * a stop, 1 on a fatal error.
+ * Run a worker of cycle (in the forked child); wslot is its slot in shared
+ * memory.  Never returns: exits 0 after a stop, 1 on a fatal error.
  */
-void lbd_worker_run(struct lbd_cycle *cycle, unsigned slot) __attribute__((noreturn));
+void lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
+    __attribute__((noreturn));
+
+/* --- lbd_control.c --- */
+
+/*
+ * Run the control process (in the forked child): the admin API on the unix
+ * socket, every API write to the registry, and the watch for edits made
+ * from outside (PRAGMA data_version).  Never returns.
+ */
+void lbd_control_run(struct lbd_cycle *cycle) __attribute__((noreturn));
 
 #endif /* LBD_CORE_H */

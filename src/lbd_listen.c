@@ -57,9 +57,10 @@ lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old)
     const struct lbd_conf *conf = cycle->conf;
     struct lbd_listener   *ls;
     int                   *from_old;   /* index into old->listeners, or -1 */
+    unsigned               n = lbd_cycle_nlisteners(conf);
 
-    ls = calloc(conf->nservices, sizeof(*ls));
-    from_old = calloc(conf->nservices, sizeof(*from_old));
+    ls = calloc(n, sizeof(*ls));
+    from_old = calloc(n, sizeof(*from_old));
     if (ls == NULL || from_old == NULL) {
         lbd_log_err(LBD_LOG_CRIT, errno, "calloc() failed");
         free(ls);
@@ -67,45 +68,60 @@ lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old)
         return -1;
     }
 
-    for (unsigned i = 0; i < conf->nservices; i++) {
-        ls[i].addr = conf->services[i].listen;
+    for (unsigned i = 0; i < n; i++) {
+        /* The admin port, when there is one, comes after the services. */
+        ls[i].addr = i < conf->nservices ? conf->services[i].listen : conf->admin.listen;
         ls[i].fd = -1;
         from_old[i] = -1;
     }
 
-    for (unsigned i = 0; i < conf->nservices; i++) {
-        const struct lbd_service_conf *svc = &conf->services[i];
+    for (unsigned i = 0; i < n; i++) {
+        int backlog = i < conf->nservices ? conf->services[i].backlog : 511;
 
         for (unsigned j = 0; old != NULL && j < old->nlisteners; j++) {
-            if (old->listeners[j].fd != -1 && same_addr(&old->listeners[j].addr, &svc->listen)) {
+            if (old->listeners[j].fd != -1 && same_addr(&old->listeners[j].addr, &ls[i].addr)) {
                 from_old[i] = (int) j;
                 ls[i].fd = old->listeners[j].fd;
                 /* A new backlog applies to a listening socket at once. */
-                if (listen(ls[i].fd, svc->backlog) == -1)
-                    lbd_log_err(LBD_LOG_WARN, errno, "listen() on %s failed", svc->listen.text);
+                if (listen(ls[i].fd, backlog) == -1)
+                    lbd_log_err(LBD_LOG_WARN, errno, "listen() on %s failed", ls[i].addr.text);
                 break;
             }
         }
-        if (ls[i].fd == -1 && (ls[i].fd = bind_one(&svc->listen, svc->backlog)) == -1)
+        if (ls[i].fd == -1 && (ls[i].fd = bind_one(&ls[i].addr, backlog)) == -1)
             goto failed;
     }
 
     /* Everything bound: only now take the reused sockets away from old. */
-    for (unsigned i = 0; i < conf->nservices; i++)
+    for (unsigned i = 0; i < n; i++)
         if (from_old[i] != -1)
             old->listeners[from_old[i]].fd = -1;
     free(from_old);
     cycle->listeners = ls;
-    cycle->nlisteners = conf->nservices;
+    cycle->nlisteners = n;
     return 0;
 
 failed:
-    for (unsigned i = 0; i < conf->nservices; i++)
+    for (unsigned i = 0; i < n; i++)
         if (ls[i].fd != -1 && from_old[i] == -1)
             close(ls[i].fd);
     free(ls);
     free(from_old);
     return -1;
+}
+
+int
+lbd_listeners_same(const struct lbd_cycle *a, const struct lbd_conf *conf)
+{
+    if (a->nlisteners != lbd_cycle_nlisteners(conf))
+        return 0;
+    for (unsigned i = 0; i < a->nlisteners; i++) {
+        const struct lbd_addr *want = i < conf->nservices ? &conf->services[i].listen
+                                                          : &conf->admin.listen;
+        if (!same_addr(&a->listeners[i].addr, want))
+            return 0;
+    }
+    return 1;
 }
 
 void

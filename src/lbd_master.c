@@ -24,6 +24,8 @@
 
 #include "lbd_core.h"
 #include "lbd_log.h"
+#include "lbd_registry.h"
+#include "lbd_shm.h"
 
 /* A worker that dies sooner than this after its start counts as a crash loop. */
 #define LBD_QUICK_DEATH_MS   1000
@@ -32,9 +34,16 @@
 /* After a fast stop, or past the graceful budget, children get SIGKILL. */
 #define LBD_KILL_GRACE_MS    5000
 
+enum lbd_child_kind {
+    LBD_CHILD_WORKER = 0,
+    LBD_CHILD_CONTROL,
+};
+
 struct lbd_child {
     pid_t    pid;           /* 0: the slot waits for a respawn */
+    enum lbd_child_kind kind;
     unsigned slot;          /* worker number within its generation */
+    int      wslot;         /* a worker's slot in shared memory, or -1 */
     unsigned generation;
     int      retiring;      /* asked to stop (old generation or stop) */
     int64_t  started_ms;
@@ -140,43 +149,70 @@ children_alive(void)
     return n;
 }
 
-/* Fork worker `slot` of cycle into c.  Returns 0 or -1 (logged). */
-static int
-spawn_worker(struct lbd_cycle *cycle, struct lbd_child *c, unsigned slot)
+static const char *
+kind_name(const struct lbd_child *c)
 {
-    pid_t pid = fork();
+    return c->kind == LBD_CHILD_CONTROL ? "control" : "worker";
+}
 
+/* Fork child c (a worker numbered slot, or the control process) of cycle.  0 or -1 (logged). */
+static int
+spawn_child(struct lbd_cycle *cycle, struct lbd_child *c, unsigned slot)
+{
+    pid_t pid;
+    int   wslot = -1;
+
+    if (c->kind == LBD_CHILD_WORKER && (wslot = lbd_shm_worker_claim(lbd_shm)) == -1) {
+        lbd_log(LBD_LOG_CRIT, "no free worker slot in shared memory (%d in use)",
+                LBD_SHM_WORKERS);
+        return -1;
+    }
+    pid = fork();
     if (pid == -1) {
         lbd_log_err(LBD_LOG_CRIT, errno, "fork() failed");
+        if (wslot != -1)
+            lbd_shm_worker_release(lbd_shm, wslot);
         return -1;
     }
     if (pid == 0) {
+        enum lbd_child_kind kind = c->kind;
+
         reset_signals();
         free(children);
-        lbd_worker_run(cycle, slot);
+        if (kind == LBD_CHILD_CONTROL)
+            lbd_control_run(cycle);
+        lbd_worker_run(cycle, slot, wslot);
     }
+    if (wslot != -1)
+        lbd_shm_worker_set_pid(lbd_shm, wslot, pid);
+    c->wslot = wslot;
     c->pid = pid;
     c->slot = slot;
     c->generation = cycle->generation;
     c->retiring = 0;
     c->started_ms = now_ms();
     c->respawn_at_ms = 0;
-    lbd_log(LBD_LOG_NOTICE, "started worker process %d", (int) pid);
+    lbd_log(LBD_LOG_NOTICE, "started %s process %d", kind_name(c), (int) pid);
     return 0;
 }
 
+/* Start a control process, or the workers, of cycle.  0 or -1 (logged). */
 static int
-spawn_workers(struct lbd_cycle *cycle)
+spawn_children(struct lbd_cycle *cycle, enum lbd_child_kind kind)
 {
-    for (int i = 0; i < cycle->conf->worker_processes; i++) {
+    int n = kind == LBD_CHILD_CONTROL ? 1 : cycle->conf->worker_processes;
+
+    for (int i = 0; i < n; i++) {
         struct lbd_child *c = child_add();
 
         if (c == NULL) {
-            lbd_log_err(LBD_LOG_CRIT, errno, "no memory for the worker table");
+            lbd_log_err(LBD_LOG_CRIT, errno, "no memory for the child table");
             return -1;
         }
+        c->kind = kind;
         c->quick_deaths = 0;
-        if (spawn_worker(cycle, c, (unsigned) i) == -1) {
+        c->wslot = -1;
+        if (spawn_child(cycle, c, (unsigned) i) == -1) {
             c->pid = 0;                     /* retried by the respawn timer */
             c->generation = cycle->generation;
             c->retiring = 0;
@@ -213,15 +249,20 @@ reap_children(const struct lbd_cycle *cycle)
                 c = &children[i];
         if (c == NULL)
             continue;
+        if (c->wslot != -1) {
+            /* Its connections died with it: so does its share of the counts. */
+            lbd_shm_worker_release(lbd_shm, c->wslot);
+            c->wslot = -1;
+        }
 
         int crashed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
         if (WIFSIGNALED(status))
             lbd_log(c->retiring ? LBD_LOG_NOTICE : LBD_LOG_CRIT,
-                    "worker process %d exited on signal %d%s", (int) pid,
+                    "%s process %d exited on signal %d%s", kind_name(c), (int) pid,
                     WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
         else
             lbd_log(crashed && !c->retiring ? LBD_LOG_CRIT : LBD_LOG_NOTICE,
-                    "worker process %d exited with code %d", (int) pid,
+                    "%s process %d exited with code %d", kind_name(c), (int) pid,
                     WEXITSTATUS(status));
 
         if (c->retiring || stopping || c->generation != cycle->generation) {
@@ -241,8 +282,8 @@ reap_children(const struct lbd_cycle *cycle)
             delay = LBD_RESPAWN_MIN_MS << (c->quick_deaths - 1 < 7 ? c->quick_deaths - 1 : 7);
             if (delay > LBD_RESPAWN_MAX_MS)
                 delay = LBD_RESPAWN_MAX_MS;
-            lbd_log(LBD_LOG_ERROR, "worker %u died %u times in a row within %d ms of "
-                    "starting; respawning in %lld ms", c->slot, c->quick_deaths,
+            lbd_log(LBD_LOG_ERROR, "%s %u died %u times in a row within %d ms of "
+                    "starting; respawning in %lld ms", kind_name(c), c->slot, c->quick_deaths,
                     LBD_QUICK_DEATH_MS, (long long) delay);
         }
         c->pid = 0;
@@ -260,7 +301,7 @@ respawn_due(struct lbd_cycle *cycle)
     for (unsigned i = 0; i < nchildren; i++) {
         struct lbd_child *c = &children[i];
 
-        if (c->pid == 0 && c->respawn_at_ms <= now && spawn_worker(cycle, c, c->slot) == -1)
+        if (c->pid == 0 && c->respawn_at_ms <= now && spawn_child(cycle, c, c->slot) == -1)
             c->respawn_at_ms = now + LBD_RESPAWN_MIN_MS;
     }
 }
@@ -337,15 +378,127 @@ warn_unchangeable(const struct lbd_conf *old, const struct lbd_conf *conf)
 }
 
 /*
- * Reload: read the file again; when it is good, start workers of the new
- * cycle and only then ask the old ones to finish their connections and
- * exit.  A bad file changes nothing.
+ * Make the registry follow conf: create or upgrade its schema, sync the
+ * rows the file owns, publish the committed generation.  Acts as the
+ * children's user, so that every file it creates is theirs to write.  The
+ * connection is closed before returning: none may cross a fork.
+ */
+static int
+registry_follow(const struct lbd_conf *conf)
+{
+    struct lbd_registry  *reg = NULL;
+    struct lbd_reg_state *state = NULL;
+    uint64_t              gen = 0;
+    char                  err[1024];
+    int                   rc = -1;
+
+    if (lbd_proc_state_dir(conf) == -1)
+        return -1;
+    if (lbd_proc_as_user(conf) == -1)
+        return -1;
+    reg = lbd_registry_open(conf->registry_path, 0, 5000, err, sizeof(err));
+    if (reg == NULL
+        || lbd_registry_migrate(reg, err, sizeof(err)) != LBD_REG_OK
+        || lbd_registry_sync_conf(reg, conf, &gen, err, sizeof(err)) != LBD_REG_OK
+        || lbd_registry_read(reg, &state, err, sizeof(err)) != LBD_REG_OK) {
+        lbd_log(LBD_LOG_CRIT, "registry \"%s\": %s", conf->registry_path, err);
+        goto out;
+    }
+    /* Slots whose counters belong to another backend (a fresh segment): claim them. */
+    for (unsigned i = 0; i < state->npools; i++)
+        for (unsigned j = 0; j < state->pools[i].nbackends; j++) {
+            const struct lbd_reg_backend *b = &state->pools[i].backends[j];
+
+            if (b->slot >= 0 && atomic_load(&lbd_shm->backends[b->slot].id) != b->id)
+                lbd_shm_backend_reset(lbd_shm, (unsigned) b->slot, b->id);
+        }
+    lbd_shm_publish(lbd_shm, state->generation);
+    lbd_log(LBD_LOG_INFO, "registry \"%s\" follows %s: generation %llu",
+            conf->registry_path, conf->file, (unsigned long long) state->generation);
+    rc = 0;
+out:
+    lbd_reg_state_free(state);
+    lbd_registry_close(reg);
+    lbd_proc_as_root();
+    return rc;
+}
+
+static int
+str_same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Do running workers serve conf b as they serve a?  Pools are not compared:
+ * they live in the registry and reach workers through the generation.
+ */
+static int
+workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
+{
+    if (a->worker_processes != b->worker_processes
+        || a->worker_connections != b->worker_connections
+        || a->uid != b->uid || a->gid != b->gid
+        || a->connect_timeout != b->connect_timeout || a->idle_timeout != b->idle_timeout
+        || a->shutdown_timeout != b->shutdown_timeout
+        || a->proxy_buffer_size != b->proxy_buffer_size
+        || a->error_log_level != b->error_log_level
+        || !str_same(a->error_log_path, b->error_log_path)
+        || !str_same(a->registry_path, b->registry_path)
+        || a->admin.enabled != b->admin.enabled
+        || !str_same(a->admin.socket_path, b->admin.socket_path)
+        || a->nservices != b->nservices)
+        return 0;
+    for (unsigned i = 0; i < a->nservices; i++) {
+        const struct lbd_service_conf *x = &a->services[i], *y = &b->services[i];
+
+        if (strcmp(x->name, y->name) != 0 || strcmp(x->pool_name, y->pool_name) != 0
+            || x->mode != y->mode || x->backlog != y->backlog
+            || x->connect_timeout != y->connect_timeout || x->idle_timeout != y->idle_timeout)
+            return 0;
+    }
+    return 1;
+}
+
+/* Does the running control process serve conf b as it serves a? */
+static int
+control_same(const struct lbd_conf *a, const struct lbd_conf *b)
+{
+    return str_same(a->registry_path, b->registry_path)
+        && str_same(a->admin.token, b->admin.token)
+        && str_same(a->admin.socket_path, b->admin.socket_path)
+        && a->uid == b->uid && a->gid == b->gid
+        && a->error_log_level == b->error_log_level
+        && str_same(a->error_log_path, b->error_log_path);
+}
+
+/* Ask the children of kind in the running generation to finish; their slots are moot. */
+static void
+retire(const struct lbd_cycle *cycle, enum lbd_child_kind kind)
+{
+    for (unsigned i = 0; i < nchildren; i++)
+        if (children[i].pid >= 0 && children[i].kind == kind
+            && children[i].generation == cycle->generation) {
+            children[i].retiring = 1;
+            if (children[i].pid == 0)
+                children[i].pid = -1;       /* a pending respawn is moot */
+        }
+}
+
+/*
+ * Reload: read the file again; when it is good, make the registry follow
+ * it.  When nothing the workers were started with changed (pools live in
+ * the registry), that is all: the generation counter brings the change to
+ * them and no process restarts.  Otherwise start workers of a new cycle on
+ * the new sockets and only then ask the old ones to finish their
+ * connections and exit, nginx style.  A bad file changes nothing.
  */
 static void
 reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
 {
     struct lbd_cycle next = { 0 };
     char             err[1024];
+    int              same_workers, same_control;
 
     lbd_log(LBD_LOG_NOTICE, "reloading configuration from %s", opt->conf_file);
     next.conf = lbd_conf_load(opt->conf_file, err, sizeof(err));
@@ -353,11 +506,24 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
         lbd_log(LBD_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
         return;
     }
-    if (lbd_listeners_open(&next, cycle) == -1) {
+    same_workers = lbd_listeners_same(cycle, next.conf) && workers_same(cycle->conf, next.conf);
+    same_control = control_same(cycle->conf, next.conf);
+
+    if (!same_workers && lbd_listeners_open(&next, cycle) == -1) {
         lbd_log(LBD_LOG_ERROR, "reload failed, keeping the running configuration: "
                 "cannot open the new listeners");
         lbd_conf_free(next.conf);
         return;
+    }
+    if (registry_follow(next.conf) == -1) {
+        if (same_workers) {
+            lbd_log(LBD_LOG_ERROR, "reload failed, keeping the running configuration: "
+                    "the registry cannot follow the file");
+            lbd_conf_free(next.conf);
+            return;
+        }
+        lbd_log(LBD_LOG_ERROR, "reload: the registry cannot follow the file; pools keep "
+                "their last committed state");
     }
     warn_unchangeable(cycle->conf, next.conf);
     /* The running pid file stays: swap the strings, the old conf frees the new one. */
@@ -371,13 +537,28 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
         lbd_log_err(LBD_LOG_ERROR, errno, "reload: cannot open the error log \"%s\", "
                     "keeping the old one", next.conf->error_log_path);
 
-    next.generation = cycle->generation + 1;
-    for (unsigned i = 0; i < nchildren; i++)
-        if (children[i].pid >= 0 && children[i].generation == cycle->generation) {
-            children[i].retiring = 1;
-            if (children[i].pid == 0)
-                children[i].pid = -1;       /* a pending respawn is moot */
+    if (same_workers) {
+        /* Same sockets, same settings: keep the processes, take the new conf. */
+        lbd_conf_free(cycle->conf);
+        cycle->conf = next.conf;
+        if (!same_control) {
+            retire(cycle, LBD_CHILD_CONTROL);
+            spawn_children(cycle, LBD_CHILD_CONTROL);
+            signal_children(SIGQUIT, 1);
         }
+        lbd_log(LBD_LOG_NOTICE, "reload: applied without restarting workers%s",
+                same_control ? "" : " (control process restarted)");
+        return;
+    }
+
+    next.generation = cycle->generation + 1;
+    retire(cycle, LBD_CHILD_WORKER);
+    if (!same_control)
+        retire(cycle, LBD_CHILD_CONTROL);
+    for (unsigned i = 0; i < nchildren; i++)
+        if (same_control && children[i].kind == LBD_CHILD_CONTROL && children[i].pid >= 0
+            && !children[i].retiring)
+            children[i].generation = next.generation;   /* it carries on */
 
     /* Sockets the new cycle did not take over close now; the rest moved. */
     lbd_listeners_close(cycle);
@@ -385,7 +566,9 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
     lbd_conf_free(cycle->conf);
     *cycle = next;
 
-    spawn_workers(cycle);
+    if (!same_control)
+        spawn_children(cycle, LBD_CHILD_CONTROL);
+    spawn_children(cycle, LBD_CHILD_WORKER);
     signal_children(SIGQUIT, 1);
     lbd_log(LBD_LOG_NOTICE, "reload: generation %u started, old workers finishing",
             cycle->generation);
@@ -448,6 +631,8 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
         return 1;
     if (lbd_listeners_open(cycle, NULL) == -1)
         return 1;
+    if (lbd_shm_create() == -1 || registry_follow(conf) == -1)
+        return 1;
     if (!opt->foreground && lbd_proc_daemonize() == -1)
         return 1;
     if (lbd_pid_file_write(conf->pid_file) == -1)
@@ -461,7 +646,8 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
 
     /* Before the fork: a worker must not hold the waiting parent's pipe. */
     lbd_proc_daemon_ready();
-    if (spawn_workers(cycle) == -1)
+    if (spawn_children(cycle, LBD_CHILD_CONTROL) == -1
+        || spawn_children(cycle, LBD_CHILD_WORKER) == -1)
         return 1;
 
     sigemptyset(&none);

@@ -3,6 +3,7 @@
  * dropping privileges.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -192,4 +193,62 @@ lbd_proc_drop_privileges(const struct lbd_conf *conf)
     /* setuid clears the dumpable flag; keep core dumps possible. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     return 0;
+}
+
+int
+lbd_proc_state_dir(const struct lbd_conf *conf)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+    char        dir[PATH_MAX], file[PATH_MAX];
+    const char *slash = strrchr(conf->registry_path, '/');
+    int         as_root_with_user = conf->user != NULL && geteuid() == 0;
+
+    if (slash == NULL || slash == conf->registry_path)
+        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int) (slash - conf->registry_path),
+                 conf->registry_path);
+    if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+        lbd_log_err(LBD_LOG_CRIT, errno, "cannot create the registry directory \"%s\"", dir);
+        return -1;
+    }
+    if (!as_root_with_user)
+        return 0;
+    /* The children write here (the registry's WAL, the control socket). */
+    if (strcmp(dir, "/") != 0 && strcmp(dir, ".") != 0 && chown(dir, conf->uid, conf->gid) == -1) {
+        lbd_log_err(LBD_LOG_CRIT, errno, "chown(\"%s\", %s) failed", dir, conf->user);
+        return -1;
+    }
+    /* A registry left by a run as root would be read-only to the user. */
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(file, sizeof(file), "%s%s", conf->registry_path, suffixes[i]);
+        if (chown(file, conf->uid, conf->gid) == -1 && errno != ENOENT) {
+            lbd_log_err(LBD_LOG_CRIT, errno, "chown(\"%s\", %s) failed", file, conf->user);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+lbd_proc_as_user(const struct lbd_conf *conf)
+{
+    if (conf->user == NULL || geteuid() != 0)
+        return 0;
+    if (setegid(conf->gid) == -1 || seteuid(conf->uid) == -1) {
+        lbd_log_err(LBD_LOG_CRIT, errno, "cannot act as user %s", conf->user);
+        lbd_proc_as_root();
+        return -1;
+    }
+    return 0;
+}
+
+void
+lbd_proc_as_root(void)
+{
+    if (getuid() != 0)
+        return;
+    /* Back to root: the saved set-user-ID allows it. */
+    if (seteuid(0) == -1 || setegid(0) == -1)
+        lbd_log_err(LBD_LOG_CRIT, errno, "cannot return to root");
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "lbd_log.h"
+#include "lbd_shm.h"
 #include "lbd_worker.h"
 
 /* Buffers kept on a worker's free list at most; the rest go back to malloc. */
@@ -76,6 +77,31 @@ struct lbd_conn {
 
 static void conn_close(struct lbd_conn *conn);
 static void connect_next(struct lbd_conn *conn);
+
+/* The connection now counts against peer: here and in every worker's view. */
+static void
+peer_hold(struct lbd_conn *conn, struct lbd_peer *peer)
+{
+    int wslot = conn->svc->worker->wslot;
+
+    peer->active++;
+    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
+        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, 1);
+}
+
+/* The connection no longer counts against its peer; tell the strategy. */
+static void
+peer_drop(struct lbd_conn *conn, enum lbd_outcome outcome)
+{
+    struct lbd_peer *peer = conn->peer;
+    int              wslot = conn->svc->worker->wslot;
+
+    peer->active--;
+    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
+        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, -1);
+    if (conn->pool->strategy->release)
+        conn->pool->strategy->release(conn->pool, peer, outcome);
+}
 
 static struct lbd_worker *
 conn_worker(const struct lbd_conn *conn)
@@ -351,6 +377,9 @@ on_connected(struct lbd_conn *conn)
 
     conn->connected = 1;
     conn->peer->total++;
+    if (lbd_shm != NULL && conn->peer->slot >= 0)
+        atomic_fetch_add_explicit(&lbd_shm->backends[conn->peer->slot].total, 1,
+                                  memory_order_relaxed);
     event_assign(&conn->b.wev, w->base, conn->b.fd, EV_WRITE | EV_PERSIST, on_write, &conn->b);
     conn->last_ms = loop_ms(w->base);
     evtimer_add(&conn->timer, conn->svc->idle_tv);
@@ -371,9 +400,10 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     close(conn->b.fd);
     conn->b.fd = -1;
     peer->fails++;
-    peer->active--;
-    if (conn->pool->strategy->release)
-        conn->pool->strategy->release(conn->pool, peer, LBD_PEER_CONNECT_FAILED);
+    if (lbd_shm != NULL && peer->slot >= 0)
+        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
+                                  memory_order_relaxed);
+    peer_drop(conn, LBD_PEER_CONNECT_FAILED);
     conn->peer = NULL;
 }
 
@@ -457,7 +487,7 @@ connect_next(struct lbd_conn *conn)
         lbd_bit_set(conn->tried, peer->index);
         conn->ntried++;
         conn->peer = peer;
-        peer->active++;
+        peer_hold(conn, peer);
 
         fd = socket(peer->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd == -1) {
@@ -490,7 +520,16 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
     struct lbd_worker *w = svc->worker;
     struct lbd_conn   *conn;
     int                on = 1;
+    int                pool = w->snap->service_pool[svc - w->services];
 
+    if (pool < 0) {
+        /* The registry lost the pool the file names (an edit from outside). */
+        lbd_log(LBD_LOG_ERROR, "service \"%s\": pool \"%s\" is not in the registry; "
+                "closing the connection", svc->conf->name, svc->conf->pool_name);
+        close(fd);
+        lbd_worker_conn_closed(w);
+        return;
+    }
     conn = calloc(1, sizeof(*conn));
     if (conn == NULL) {
         lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no memory for a connection");
@@ -501,7 +540,7 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
     conn->svc = svc;
     conn->snap = w->snap;
     lbd_snapshot_ref(conn->snap);
-    conn->pool = &conn->snap->pools[svc->conf->pool];
+    conn->pool = &conn->snap->pools[pool];
     conn->tried = &conn->tried_small;
     if (conn->pool->npeers > 64) {
         conn->tried = calloc(LBD_BITMAP_WORDS(conn->pool->npeers), sizeof(uint64_t));
@@ -554,13 +593,8 @@ conn_close(struct lbd_conn *conn)
     if (conn->b.out)
         buf_put(w, conn->b.out);
 
-    if (conn->peer != NULL) {
-        conn->peer->active--;
-        if (conn->pool->strategy->release)
-            conn->pool->strategy->release(conn->pool, conn->peer,
-                                          conn->connected ? LBD_PEER_OK
-                                                          : LBD_PEER_CONNECT_FAILED);
-    }
+    if (conn->peer != NULL)
+        peer_drop(conn, conn->connected ? LBD_PEER_OK : LBD_PEER_CONNECT_FAILED);
 
     if (conn->prev)
         conn->prev->next = conn->next;

@@ -1,12 +1,38 @@
 /*
- * lbd_snapshot.c - the immutable set of pools a worker balances over.
+ * lbd_snapshot.c - the immutable set of pools a worker balances over, built
+ * from one registry generation.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lbd_log.h"
+#include "lbd_shm.h"
 #include "lbd_worker.h"
+
+/* One worker per process: the live list is the process's. */
+static struct lbd_snapshot *live;
+static int                  worker_slot = -1;
+
+void
+lbd_snapshot_set_slot(int wslot)
+{
+    worker_slot = wslot;
+}
+
+/* Publish the generation of the oldest snapshot still alive here. */
+static void
+publish_oldest(void)
+{
+    uint64_t oldest = LBD_SHM_NONE;
+
+    if (lbd_shm == NULL || worker_slot < 0)
+        return;
+    for (struct lbd_snapshot *s = live; s != NULL; s = s->next)
+        if (s->generation < oldest)
+            oldest = s->generation;
+    atomic_store_explicit(&lbd_shm->workers[worker_slot].oldest, oldest, memory_order_release);
+}
 
 static void
 pools_free(struct lbd_pool *pools, unsigned npools)
@@ -20,49 +46,88 @@ pools_free(struct lbd_pool *pools, unsigned npools)
     free(pools);
 }
 
+static int
+pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp)
+{
+    unsigned n = 0;
+
+    pool->name = strdup(rp->name);
+    pool->peers = calloc(rp->nbackends ? rp->nbackends : 1, sizeof(struct lbd_peer));
+    if (pool->name == NULL || pool->peers == NULL)
+        return -1;
+    for (unsigned j = 0; j < rp->nbackends; j++) {
+        const struct lbd_reg_backend *b = &rp->backends[j];
+        struct lbd_peer              *p;
+
+        /* No address or no slot yet (an edit from outside, not fixed up): skip. */
+        if (b->addr.len == 0 || b->slot < 0)
+            continue;
+        p = &pool->peers[n];
+        p->addr = b->addr;
+        p->weight = b->weight;
+        p->index = n;
+        p->id = b->id;
+        p->slot = b->slot;
+        p->draining = b->state != LBD_BACKEND_UP;
+        p->down = p->draining;
+        n++;
+    }
+    pool->npeers = n;
+    pool->strategy = lbd_strategy_find(rp->strategy);
+    if (pool->strategy == NULL) {
+        /* The registry knows a strategy this build lacks (a downgrade). */
+        lbd_log(LBD_LOG_ERROR, "pool \"%s\": strategy \"%s\" is not compiled in; "
+                "using round_robin", rp->name, rp->strategy);
+        pool->strategy = lbd_strategy_find("round_robin");
+        if (pool->strategy == NULL)
+            return -1;
+    }
+    if (pool->strategy->init && pool->strategy->init(pool) != LBD_OK) {
+        lbd_log(LBD_LOG_CRIT, "pool \"%s\": strategy \"%s\" failed to start",
+                rp->name, pool->strategy->name);
+        return -1;
+    }
+    return 0;
+}
+
 struct lbd_snapshot *
-lbd_snapshot_build(const struct lbd_conf *conf)
+lbd_snapshot_build(const struct lbd_conf *conf, const struct lbd_reg_state *state)
 {
     struct lbd_snapshot *snap = calloc(1, sizeof(*snap));
 
-    if (snap == NULL || (snap->pools = calloc(conf->npools, sizeof(struct lbd_pool))) == NULL)
-        goto nomem;
-
-    for (unsigned i = 0; i < conf->npools; i++) {
-        const struct lbd_pool_conf *pc = &conf->pools[i];
-        struct lbd_pool            *pool = &snap->pools[i];
-
+    if (snap == NULL)
+        goto failed;
+    snap->generation = state->generation;
+    snap->pools = calloc(state->npools ? state->npools : 1, sizeof(struct lbd_pool));
+    snap->service_pool = calloc(conf->nservices, sizeof(int));
+    if (snap->pools == NULL || snap->service_pool == NULL)
+        goto failed;
+    for (unsigned i = 0; i < state->npools; i++) {
         snap->npools = i + 1;
-        pool->name = strdup(pc->name);
-        pool->peers = calloc(pc->nbackends, sizeof(struct lbd_peer));
-        if (pool->name == NULL || pool->peers == NULL)
-            goto nomem;
-        pool->npeers = pc->nbackends;
-        for (unsigned j = 0; j < pc->nbackends; j++) {
-            pool->peers[j].addr = pc->backends[j].addr;
-            pool->peers[j].weight = pc->backends[j].weight;
-            pool->peers[j].index = j;
-        }
-        pool->strategy = lbd_strategy_find(pc->strategy);
-        if (pool->strategy == NULL) {
-            lbd_log(LBD_LOG_CRIT, "pool \"%s\": unknown strategy \"%s\"", pc->name, pc->strategy);
+        if (pool_build(&snap->pools[i], &state->pools[i]) == -1)
             goto failed;
-        }
-        if (pool->strategy->init && pool->strategy->init(pool) != LBD_OK) {
-            lbd_log(LBD_LOG_CRIT, "pool \"%s\": strategy \"%s\" failed to start",
-                    pc->name, pc->strategy);
-            goto failed;
-        }
+    }
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        snap->service_pool[i] = -1;
+        for (unsigned j = 0; j < snap->npools; j++)
+            if (strcmp(snap->pools[j].name, conf->services[i].pool_name) == 0)
+                snap->service_pool[i] = (int) j;
     }
     snap->refs = 1;
+    snap->next = live;
+    if (live)
+        live->prev = snap;
+    live = snap;
+    publish_oldest();
     return snap;
 
-nomem:
-    lbd_log_err(LBD_LOG_CRIT, ENOMEM, "building the pools failed");
 failed:
+    lbd_log_err(LBD_LOG_CRIT, errno ? errno : ENOMEM, "building the pools of generation "
+                "%llu failed", (unsigned long long) state->generation);
     if (snap) {
         if (snap->pools)
             pools_free(snap->pools, snap->npools);
+        free(snap->service_pool);
         free(snap);
     }
     return NULL;
@@ -79,6 +144,14 @@ lbd_snapshot_unref(struct lbd_snapshot *snap)
 {
     if (snap == NULL || --snap->refs > 0)
         return;
+    if (snap->prev)
+        snap->prev->next = snap->next;
+    else
+        live = snap->next;
+    if (snap->next)
+        snap->next->prev = snap->prev;
+    publish_oldest();
     pools_free(snap->pools, snap->npools);
+    free(snap->service_pool);
     free(snap);
 }

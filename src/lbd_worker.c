@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "lbd_log.h"
+#include "lbd_registry.h"
+#include "lbd_shm.h"
 #include "lbd_worker.h"
 
 /* Accepts per listener wakeup: bounds one callback's work, and leaves
@@ -24,6 +26,12 @@
 #define LBD_ACCEPT_BATCH        64
 /* After EMFILE/ENFILE, wait this long before accepting again. */
 #define LBD_ACCEPT_PAUSE_MS    100
+/* How often an idle worker looks at the generation counter (a busy one
+ * also looks at every accept): bounds how stale its routing can be. */
+#define LBD_GENERATION_TICK_MS  10
+/* A worker's registry reads wait at most this long for a lock (WAL readers
+ * rarely wait at all); past it the reload is retried on the next tick. */
+#define LBD_READ_BUSY_MS        20
 
 static void
 ms_to_tv(int ms, struct timeval *tv)
@@ -48,6 +56,52 @@ lbd_worker_accept_enable(struct lbd_worker *w, int on)
     w->accepting = on ? 1 : 0;
 }
 
+void
+lbd_worker_refresh(struct lbd_worker *w)
+{
+    struct lbd_reg_state *state;
+    struct lbd_snapshot  *snap;
+    uint64_t              gen;
+    char                  err[512];
+
+    if (lbd_shm == NULL || (gen = lbd_shm_generation(lbd_shm)) == w->seen)
+        return;
+    if (lbd_registry_read(w->reg, &state, err, sizeof(err)) != LBD_REG_OK) {
+        /* Keep routing with what we have; the next tick tries again. */
+        if (w->refresh_failed++ % 1000 == 0)
+            lbd_log(LBD_LOG_ERROR, "worker %u: reading the registry failed, keeping "
+                    "generation %llu: %s", w->slot, (unsigned long long) w->snap->generation,
+                    err);
+        return;
+    }
+    snap = lbd_snapshot_build(w->cycle->conf, state);
+    lbd_reg_state_free(state);
+    if (snap == NULL) {
+        w->refresh_failed++;
+        return;
+    }
+    w->refresh_failed = 0;
+    lbd_debug("worker %u: generation %llu -> %llu", w->slot,
+              (unsigned long long) w->snap->generation, (unsigned long long) snap->generation);
+    /* Connections keep the old snapshot until they end; new ones get this. */
+    lbd_snapshot_unref(w->snap);
+    w->snap = snap;
+    w->seen = gen;
+    if (w->wslot >= 0) {
+        struct lbd_shm_worker *sw = &lbd_shm->workers[w->wslot];
+
+        atomic_store(&sw->generation, snap->generation);
+        atomic_store(&sw->applied_ns, lbd_shm_now_ns());
+        atomic_fetch_add(&sw->snapshots, 1);
+    }
+}
+
+static void
+on_generation_tick(evutil_socket_t fd, short what, void *arg)
+{
+    lbd_worker_refresh(arg);
+}
+
 static void
 accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -64,6 +118,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
     struct lbd_worker  *w = svc->worker;
     unsigned            limit = (unsigned) w->cycle->conf->worker_connections;
 
+    /* Route what arrives now with the newest committed registry. */
+    lbd_worker_refresh(w);
     for (int i = 0; i < LBD_ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t               len = sizeof(ss);
@@ -103,6 +159,12 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             }
         }
         w->nconns++;
+        if (w->wslot >= 0) {
+            atomic_fetch_add_explicit(&lbd_shm->workers[w->wslot].accepted, 1,
+                                      memory_order_relaxed);
+            atomic_store_explicit(&lbd_shm->workers[w->wslot].active, w->nconns,
+                                  memory_order_relaxed);
+        }
         lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
     }
 }
@@ -111,6 +173,9 @@ void
 lbd_worker_conn_closed(struct lbd_worker *w)
 {
     w->nconns--;
+    if (w->wslot >= 0)
+        atomic_store_explicit(&lbd_shm->workers[w->wslot].active, w->nconns,
+                              memory_order_relaxed);
     if (w->shutting_down) {
         if (w->nconns == 0)
             event_base_loopexit(w->base, NULL);
@@ -147,6 +212,7 @@ graceful_stop(struct lbd_worker *w)
             w->services[i].fd = -1;
         }
     }
+    lbd_admin_stop(w);
     lbd_log(LBD_LOG_INFO, "graceful stop: %u connections open", w->nconns);
     if (w->nconns == 0) {
         event_base_loopexit(w->base, NULL);
@@ -206,11 +272,42 @@ setup_services(struct lbd_worker *w)
     return 0;
 }
 
+/* Open the registry and load the first snapshot.  0 or -1 (logged). */
+static int
+load_registry(struct lbd_worker *w)
+{
+    struct lbd_reg_state *state;
+    char                  err[512];
+
+    w->reg = lbd_registry_open(w->cycle->conf->registry_path, 1, LBD_READ_BUSY_MS * 10,
+                               err, sizeof(err));
+    if (w->reg == NULL) {
+        lbd_log(LBD_LOG_CRIT, "worker %u: %s", w->slot, err);
+        return -1;
+    }
+    /* The generation first: a commit after this read is seen on the next tick. */
+    w->seen = lbd_shm ? lbd_shm_generation(lbd_shm) : 0;
+    if (lbd_registry_read(w->reg, &state, err, sizeof(err)) != LBD_REG_OK) {
+        lbd_log(LBD_LOG_CRIT, "worker %u: reading the registry failed: %s", w->slot, err);
+        return -1;
+    }
+    w->snap = lbd_snapshot_build(w->cycle->conf, state);
+    lbd_reg_state_free(state);
+    if (w->snap == NULL)
+        return -1;
+    if (w->wslot >= 0) {
+        atomic_store(&lbd_shm->workers[w->wslot].generation, w->snap->generation);
+        atomic_store(&lbd_shm->workers[w->wslot].applied_ns, lbd_shm_now_ns());
+        atomic_fetch_add(&lbd_shm->workers[w->wslot].snapshots, 1);
+    }
+    return 0;
+}
+
 void
-lbd_worker_run(struct lbd_cycle *cycle, unsigned slot)
+lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
 {
     static const int signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
-    struct lbd_worker  w = { .cycle = cycle, .slot = slot };
+    struct lbd_worker  w = { .cycle = cycle, .slot = slot, .wslot = wslot };
     struct event      *sigev[sizeof(signals) / sizeof(signals[0])] = { 0 };
     struct event_config *cfg;
     pid_t              master = getppid();
@@ -240,10 +337,23 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot)
         exit(2);
     }
 
-    w.snap = lbd_snapshot_build(cycle->conf);
+    lbd_snapshot_set_slot(wslot);
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
-    if (w.snap == NULL || w.accept_timer == NULL || setup_services(&w) == -1) {
+    w.gen_timer = event_new(w.base, -1, EV_PERSIST, on_generation_tick, &w);
+    if (load_registry(&w) == -1 || w.accept_timer == NULL || w.gen_timer == NULL
+        || setup_services(&w) == -1) {
         lbd_log(LBD_LOG_CRIT, "worker %u failed to start", slot);
+        exit(2);
+    }
+    {
+        struct timeval tv;
+
+        ms_to_tv(LBD_GENERATION_TICK_MS, &tv);
+        evtimer_add(w.gen_timer, &tv);
+    }
+    if (cycle->conf->admin.enabled
+        && lbd_admin_start(&w, cycle->listeners[cycle->conf->nservices].fd) == -1) {
+        lbd_log(LBD_LOG_CRIT, "worker %u: cannot serve the admin port", slot);
         exit(2);
     }
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
@@ -274,10 +384,13 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot)
             close(w.services[i].fd);
     }
     free(w.services);
+    lbd_admin_free(&w);
     if (w.shutdown_timer)
         event_free(w.shutdown_timer);
     event_free(w.accept_timer);
+    event_free(w.gen_timer);
     lbd_snapshot_unref(w.snap);
+    lbd_registry_close(w.reg);
     event_base_free(w.base);
     exit(code);
 }

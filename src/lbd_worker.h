@@ -10,25 +10,41 @@
 
 #include "lbd_core.h"
 
+#include "lbd_registry.h"
+
 /*
- * The pools a worker balances over, built from one configuration (later,
- * from one registry generation).  Immutable once built but for strategy
- * state; a connection holds a reference so that a snapshot replaced under
- * it stays valid until the connection ends.
+ * The pools a worker balances over, built from one registry generation read
+ * whole.  Immutable once built but for strategy state; a connection holds a
+ * reference so that a snapshot replaced under it stays valid, with its
+ * backends and their shm slots, until the connection ends.
+ *
+ * A worker keeps its live snapshots on a list and publishes the oldest
+ * one's generation in its shm slot: a removed backend's slot is reused only
+ * once no snapshot that has it is alive anywhere (lbd_shm.h).
  */
 struct lbd_snapshot {
-    unsigned         refs;
-    struct lbd_pool *pools;
-    unsigned         npools;
+    struct lbd_snapshot *prev, *next;   /* the worker's live snapshots */
+    unsigned             refs;
+    uint64_t             generation;    /* the registry's, as read */
+    struct lbd_pool     *pools;
+    unsigned             npools;
+    int                 *service_pool;  /* per service: index into pools, or -1 */
 };
 
-/* Build the snapshot of conf's pools, strategies initialised.  NULL on failure (logged). */
-struct lbd_snapshot *lbd_snapshot_build(const struct lbd_conf *conf);
+/*
+ * Build a snapshot of state for conf's services, strategies initialised,
+ * and put it on the live list.  NULL on failure (logged).  Worker loop.
+ */
+struct lbd_snapshot *lbd_snapshot_build(const struct lbd_conf *conf,
+                                        const struct lbd_reg_state *state);
 
 void lbd_snapshot_ref(struct lbd_snapshot *snap);
 
-/* Drop a reference; the last one frees the snapshot. */
+/* Drop a reference; the last one frees the snapshot and republishes oldest. */
 void lbd_snapshot_unref(struct lbd_snapshot *snap);
+
+/* This worker's shm slot, where the oldest live generation is published (-1: none). */
+void lbd_snapshot_set_slot(int wslot);
 
 /* A listener as one worker runs it. */
 struct lbd_service {
@@ -43,11 +59,22 @@ struct lbd_service {
 struct lbd_buf;
 struct lbd_conn;
 
+struct evhttp;
+struct evhttp_bound_socket;
+
 struct lbd_worker {
     struct event_base   *base;
     struct lbd_cycle    *cycle;
     unsigned             slot;
-    struct lbd_snapshot *snap;
+    int                  wslot;          /* its slot in shared memory */
+    struct lbd_snapshot *snap;           /* routes new connections */
+    struct lbd_registry *reg;            /* read-only connection */
+    uint64_t             seen;           /* shm generation snap was loaded for */
+    struct event        *gen_timer;      /* looks at the generation counter */
+    unsigned             refresh_failed; /* consecutive failed reloads */
+
+    struct evhttp              *admin;   /* the admin port, when configured */
+    struct evhttp_bound_socket *admin_bound;
 
     struct lbd_service  *services;
     unsigned             nservices;
@@ -63,6 +90,24 @@ struct lbd_worker {
     struct lbd_buf      *free_bufs;      /* recycled proxy buffers */
     unsigned             nfree_bufs;
 };
+
+/*
+ * Load a new snapshot when the published generation moved since the last
+ * one: one read transaction, one pointer swap.  Cheap when nothing moved
+ * (one atomic load).  Worker loop.
+ */
+void lbd_worker_refresh(struct lbd_worker *w);
+
+/* --- lbd_admin.c: the admin port in a worker --- */
+
+/* Serve the admin port on the inherited listener fd.  0 or -1 (logged). */
+int lbd_admin_start(struct lbd_worker *w, int fd);
+
+/* Stop accepting on the admin port (graceful stop). */
+void lbd_admin_stop(struct lbd_worker *w);
+
+/* Free everything of the admin port, open requests included. */
+void lbd_admin_free(struct lbd_worker *w);
 
 /* Start or stop the listener events of every service. */
 void lbd_worker_accept_enable(struct lbd_worker *w, int on);
