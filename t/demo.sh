@@ -74,6 +74,8 @@ start_backend() {   # index
 }
 
 port=$(free_port 8080)
+admin=$(free_port $((port + 1)))
+token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 declare -a bport bpid
 next=9001
 for i in 1 2 3; do
@@ -84,6 +86,8 @@ done
 cat > "$dir/lbd.conf" <<EOF
 # Written by t/demo.sh
 worker_processes = 2;
+registry = "$dir/lbd.db";
+admin = { listen = "127.0.0.1:$admin"; token = "$token"; };
 pid_file = "$dir/lbd.pid";
 error_log = { path = "$dir/error.log"; level = "notice"; };
 timeouts = { connect = "1s"; idle = "5m"; shutdown = "5s"; };
@@ -129,6 +133,19 @@ spread 40 || status=1
 echo "reload (SIGHUP) under the same config; 40 more connections:"
 kill -HUP "$lbd"
 spread 40 || status=1
+
+echo "drain backend-3 over the admin API; 40 more connections, none to it:"
+curl -sS -X PATCH -H "Authorization: Bearer $token" -d '{"state": "drain"}' \
+    "http://127.0.0.1:$admin/api/pools/demo/backends/127.0.0.1:${bport[3]}" | sed 's/^/    /'
+echo
+sleep 0.2
+spread 40 || status=1
+curl -sS -X PATCH -H "Authorization: Bearer $token" -d '{"state": "up"}' \
+    "http://127.0.0.1:$admin/api/pools/demo/backends/127.0.0.1:${bport[3]}" >/dev/null
+
+echo "the registry's history (sqlite3 $dir/lbd.db 'select * from events'):"
+sqlite3 -column -header "$dir/lbd.db" \
+    "select id, actor, pool, backend, what, old, new from events" | sed 's/^/    /'
 
 echo
 echo "the error log ($dir/error.log):"

@@ -994,6 +994,7 @@ h_conf_write(const char *name, const struct h_conf *c)
     return h_write_file(name,
         "# written by t/harness.c\n"
         "worker_processes = %d;\n"
+        "registry = \"%s\";\n"
         "pid_file = \"%s\";\n"
         "error_log = { path = \"%s\"; level = \"info\"; };\n"
         "timeouts = { %s };\n"
@@ -1004,7 +1005,8 @@ h_conf_write(const char *name, const struct h_conf *c)
         "pools = (\n"
         "    { name = \"p\"; strategy = \"round_robin\"; backends = (%s\n    ); }%s%s\n"
         ");\n",
-        c->workers, h_path("lbd.pid"), h_path("error.log"),
+        c->workers, c->registry ? c->registry : h_path("lbd.db"), h_path("lbd.pid"),
+        h_path("error.log"),
         c->timeouts != NULL ? c->timeouts
                             : "connect = \"1s\"; idle = \"30s\"; shutdown = \"10s\";",
         c->extra != NULL ? c->extra : "",
@@ -1023,7 +1025,8 @@ has_workers(void *arg)
     struct workers_arg *a = arg;
     pid_t               w[256];
 
-    return h_lbd_workers(a->l, w, 256) == a->n;
+    /* The control process first: until it has its title it looks like a worker. */
+    return h_lbd_control(a->l) > 0 && h_lbd_workers(a->l, w, 256) == a->n;
 }
 
 /* Wait until port listens and l->pid has nworkers workers (10 s in all). */
@@ -1114,10 +1117,35 @@ h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers)
     return lbd_wait_ready(l, port, nworkers);
 }
 
+#define H_TITLE_CONTROL "lbd: control process"
+
 int
 h_lbd_workers(const struct h_lbd *l, pid_t *out, int max)
 {
-    return h_children(l->pid, out, max);
+    pid_t all[256];
+    int   n = h_children(l->pid, all, 256), k = 0;
+    char  t[256];
+
+    /* Every child but the control process (a fresh fork shows the master's title). */
+    for (int i = 0; i < n && k < max; i++)
+        if (h_proc_cmdline(all[i], t, sizeof(t)) == -1
+            || strncmp(t, H_TITLE_CONTROL, strlen(H_TITLE_CONTROL)) != 0)
+            out[k++] = all[i];
+    return k;
+}
+
+pid_t
+h_lbd_control(const struct h_lbd *l)
+{
+    pid_t all[256];
+    int   n = h_children(l->pid, all, 256);
+    char  t[256];
+
+    for (int i = 0; i < n; i++)
+        if (h_proc_cmdline(all[i], t, sizeof(t)) == 0
+            && strncmp(t, H_TITLE_CONTROL, strlen(H_TITLE_CONTROL)) == 0)
+            return all[i];
+    return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1518,4 +1546,87 @@ h_wait_gone(const pid_t *pids, int n, int timeout_ms)
     struct gone_arg a = { pids, n };
 
     return h_wait(all_gone, &a, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP and sqlite3: the admin API and the registry, as operators use them. */
+
+int
+h_http(int port, const char *method, const char *path, const char *token,
+       const char *body, char *resp, size_t cap, int timeout_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    size_t  n = 0, blen = body ? strlen(body) : 0;
+    char    head[2048], *text, *sep;
+    int     fd, hlen, status;
+
+    hlen = snprintf(head, sizeof(head),
+                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+                    "%s%s%s"
+                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                    method, path, port, token ? "Authorization: Bearer " : "",
+                    token ? token : "", token ? "\r\n" : "", blen);
+    if (hlen < 0 || (size_t) hlen >= sizeof(head))
+        return -1;
+    text = malloc(H_HTTP_MAX);
+    if (text == NULL)
+        return -1;
+    fd = h_connect(port, timeout_ms);
+    if (fd == -1) {
+        free(text);
+        return -1;
+    }
+    if (h_send_all(fd, head, (size_t) hlen, timeout_ms) == -1
+        || (blen && h_send_all(fd, body, blen, timeout_ms) == -1))
+        goto fail;
+    for (;;) {
+        ssize_t r;
+
+        if (n + 1 >= H_HTTP_MAX)
+            goto fail;
+        r = recv(fd, text + n, H_HTTP_MAX - 1 - n, 0);
+        if (r > 0) {
+            n += (size_t) r;
+            continue;
+        }
+        if (r == 0)
+            break;
+        if (errno != EAGAIN && errno != EINTR)
+            goto fail;
+        if (poll_until(fd, POLLIN, deadline) != 1)
+            goto fail;
+    }
+    close(fd);
+    text[n] = '\0';
+    if (sscanf(text, "HTTP/1.%*d %d", &status) != 1 || (sep = strstr(text, "\r\n\r\n")) == NULL) {
+        say("%s %s: not an HTTP answer: %.200s", method, path, text);
+        free(text);
+        return -1;
+    }
+    if (resp != NULL && cap > 0)
+        snprintf(resp, cap, "%s", sep + 4);
+    free(text);
+    return status;
+fail:
+    say("%s %s on port %d failed: %s", method, path, port, strerror(errno));
+    close(fd);
+    free(text);
+    return -1;
+}
+
+int
+h_sqlite(const char *db, const char *sql, char *out, size_t cap)
+{
+    const char *argv[] = { "sqlite3", "-batch", "-bail", db, sql, NULL };
+    const char *log = h_path("sqlite3.out");
+    char       *text;
+    int         rc;
+
+    unlink(log);
+    rc = h_run(argv, log, 20000);
+    text = h_read_file(log, NULL);
+    if (out != NULL && cap > 0)
+        snprintf(out, cap, "%s", text ? text : "");
+    free(text);
+    return rc;
 }

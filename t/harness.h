@@ -204,11 +204,13 @@ struct h_conf {
     const char *extra;          /* more top-level settings, or NULL */
     const char *more_services;  /* more elements of services = ( ), or NULL */
     const char *more_pools;     /* more elements of pools = ( ), or NULL */
+    const char *registry;       /* the registry file; NULL: "<tmpdir>/lbd.db" */
 };
 
 /*
- * Write a config file "<tmpdir>/<name>" from c, with pid_file
- * "<tmpdir>/lbd.pid" and error_log "<tmpdir>/error.log" at level info.
+ * Write a config file "<tmpdir>/<name>" from c, with registry
+ * "<tmpdir>/lbd.db", pid_file "<tmpdir>/lbd.pid" and error_log
+ * "<tmpdir>/error.log" at level info.
  * Returns its path or NULL.
  */
 const char *h_conf_write(const char *name, const struct h_conf *c);
@@ -241,8 +243,14 @@ int h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers);
  */
 int h_lbd_start_daemon(struct h_lbd *l, const char *conf, int port, int nworkers);
 
-/* The master's live children (its workers), at most max.  Returns the count. */
+/*
+ * The master's live children but its control process (its workers), at
+ * most max.  Returns the count.
+ */
 int h_lbd_workers(const struct h_lbd *l, pid_t *out, int max);
+
+/* The master's control process, or -1 when it has none now. */
+pid_t h_lbd_control(const struct h_lbd *l);
 
 /* The common set-up of a test: one backend and lbd in front of it. */
 struct h_single {
@@ -346,5 +354,25 @@ int h_stream_run(struct h_stream *s, int timeout_ms);
 
 /* Close the socket and free the buffers. */
 void h_stream_close(struct h_stream *s);
+
+/* --- HTTP and sqlite3 --- */
+
+#define H_HTTP_MAX (4 * 1024 * 1024)
+
+/*
+ * One HTTP/1.1 request to 127.0.0.1:port (Connection: close; with
+ * "Authorization: Bearer token" when token is not NULL; body as JSON when
+ * not NULL).  The answer's body goes to resp (NUL-terminated, truncated to
+ * cap).  Returns the status code, or -1 (no answer within timeout_ms).
+ */
+int h_http(int port, const char *method, const char *path, const char *token,
+           const char *body, char *resp, size_t cap, int timeout_ms);
+
+/*
+ * Run the sqlite3 CLI on db with sql, as an operator would (no pragmas:
+ * foreign keys off).  Its stdout and stderr go to out (NUL-terminated,
+ * truncated to cap; out may be NULL).  Returns sqlite3's exit code or -1.
+ */
+int h_sqlite(const char *db, const char *sql, char *out, size_t cap);
 
 #endif /* LBD_HARNESS_H */

@@ -57,7 +57,8 @@ workers_titled(void *arg)
 {
     struct titles_arg *a = arg;
     pid_t              w[64];
-    int                n = h_children(a->master, w, 64);
+    struct h_lbd       l = { .pid = a->master };
+    int                n = h_lbd_workers(&l, w, 64);
     char               t[256];
 
     if (n != a->n)

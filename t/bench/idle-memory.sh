@@ -21,6 +21,7 @@ bport=$(port); lport=$(port)
 objs/lbd-testsrv -l 127.0.0.1:$bport -n b1 & pids+=($!)
 cat > "$dir/lbd.conf" <<CONF
 worker_processes = 1;
+registry = "$dir/lbd.db";
 pid_file = "$dir/lbd.pid";
 error_log = { path = "$dir/error.log"; level = "warn"; };
 services = ( { name = "b"; listen = "127.0.0.1:$lport"; pool = "p"; } );
