@@ -32,9 +32,11 @@
 #define BUMP    "UPDATE meta SET value = value + 1 WHERE key = 'generation';\n"
 /* One events row; after BUMP, so that it records the generation it made. */
 #define EVENT(pool, backend, what, old, new) \
-    "INSERT INTO events (actor, pool, backend, what, old, new, generation) VALUES (" \
-    "(SELECT value FROM meta WHERE key = 'actor'), " pool ", " backend ", '" what "', " \
-    old ", " new ", (SELECT value FROM meta WHERE key = 'generation'));\n"
+    "INSERT INTO events (actor, pool, backend, what, old, new, generation) VALUES (\n" \
+    "    (SELECT value FROM meta WHERE key = 'actor'), " pool ",\n" \
+    "    " backend ",\n" \
+    "    '" what "', " old ", " new ",\n" \
+    "    (SELECT value FROM meta WHERE key = 'generation'));\n"
 
 /* A backend change that workers see and people read about. */
 #define BACKEND_CHANGE(name, cols, when, what, old, new) \

@@ -135,7 +135,7 @@ raw_int(const char *sql)
 }
 
 #define assert_sql_text(sql, want) do { \
-        char buf_[256]; \
+        char buf_[1024]; \
         assert_string_equal(raw_text((sql), buf_, sizeof(buf_)), (want)); \
     } while (0)
 
@@ -590,9 +590,13 @@ test_update(void **state)
     char                   err[512] = "", *before;
     uint64_t               gen = 0, gen2 = 0;
 
+    /* Setting updated itself is kept; any other change sets it to now. */
+    raw_ok("UPDATE backends SET updated = '2000-01-01T00:00:00.000Z' WHERE id = 1");
+    assert_sql_text("SELECT updated FROM backends WHERE id = 1", "2000-01-01T00:00:00.000Z");
     assert_int_equal(lbd_registry_backend_update(reg, "web", "1", 9, -1, &b, &gen, err,
                                                  sizeof(err)), LBD_REG_OK);
     assert_int_equal(b.weight, 9);
+    assert_string_not_equal(b.updated, "2000-01-01T00:00:00.000Z");
     assert_int_equal(b.state, LBD_BACKEND_UP);
     assert_int_equal(lbd_registry_backend_update(reg, "web", "[::1]:9003", -1,
                                                  LBD_BACKEND_DISABLED, &b, &gen, err,
@@ -702,7 +706,8 @@ test_outside_bad_rows_refused(void **state)
         "INSERT INTO backends (pool, host, port) VALUES ('web', '127.0.0.1', 0)",
         "INSERT INTO backends (pool, host, port) VALUES ('web', '127.0.0.1', '90x')",
         "INSERT INTO backends (pool, host, port, weight) VALUES ('web', '127.0.0.1', 9009, 5000)",
-        "INSERT INTO backends (pool, host, port, state) VALUES ('web', '127.0.0.1', 9009, 'bogus')",
+        "INSERT INTO backends (pool, host, port, state) VALUES ('web', '127.0.0.1', 9009, "
+        "'bogus')",
         "INSERT INTO backends (pool, host, port, slot) VALUES ('web', '127.0.0.1', 9009, 4096)",
         "INSERT INTO backends (pool, host, port) VALUES ('web', '', 9009)",
         "UPDATE backends SET pool = 'nope' WHERE id = 1",
@@ -730,7 +735,7 @@ test_outside_edit_logged_and_fixed(void **state)
 {
     struct lbd_registry  *reg = reg_web();
     struct lbd_reg_state *st;
-    char                  err[512] = "", *before;
+    char                  err[512] = "", sql[512], *before;
     int64_t               v1 = 0, v2 = 0;
     uint64_t              gen = generation(reg), gen2 = 0;
 
@@ -756,7 +761,8 @@ test_outside_edit_logged_and_fixed(void **state)
 
     assert_int_equal(lbd_registry_fixup(reg, &gen2, err, sizeof(err)), LBD_REG_OK);
     assert_true(gen2 > gen + 2);
-    assert_sql_text("SELECT slot || ' ' || resolved FROM backends WHERE port = 9009", "3 127.0.0.2");
+    assert_sql_text("SELECT slot || ' ' || resolved FROM backends WHERE port = 9009",
+                    "3 127.0.0.2");
     assert_sql_text("SELECT slot || ' ' || coalesce(resolved, 'none') FROM backends "
                     "WHERE port = 5432", "4 none");
     assert_int_equal(raw_int("SELECT count(*) FROM events WHERE actor = 'lbd'"), 0);
@@ -773,6 +779,23 @@ test_outside_edit_logged_and_fixed(void **state)
     assert_int_equal(gen, gen2);
     assert_unchanged(before);
     free(before);
+
+    /* Other edits say what changed; a renamed pool is one gone and one new. */
+    raw_ok("UPDATE backends SET port = 9010 WHERE port = 9009");
+    raw_ok("UPDATE backends SET pool = 'empty' WHERE port = 9010");
+    raw_ok("DELETE FROM backends WHERE port = 9010");
+    raw_ok("UPDATE pools SET name = 'spare' WHERE name = 'empty'");
+    snprintf(sql, sizeof(sql), "SELECT group_concat(what || ' ' || coalesce(pool, '-') || ' ' "
+             "|| coalesce(old, '-') || ' ' || coalesce(new, '-'), ', ') FROM (SELECT * FROM "
+             "events WHERE generation > %llu ORDER BY id)", (unsigned long long) gen2);
+    assert_sql_text(sql,
+                    "address web 127.0.0.2:9009 127.0.0.2:9010, moved empty web empty, "
+                    "backend removed empty weight=1 state=up source=api -, "
+                    "pool removed empty strategy=test_first source=config -, "
+                    "pool added spare - strategy=test_first source=config");
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE actor <> 'sqlite edit' "
+             "AND generation > %llu", (unsigned long long) gen2);
+    assert_int_equal(raw_int(sql), 0);
     lbd_registry_close(reg);
 }
 
