@@ -44,6 +44,8 @@ vrun(struct lbd_registry *reg, sqlite3_stmt **out, const char *sql, const char *
     if (s == NULL) {
         /* The statements are the constants of two files: the cache cannot fill. */
         assert(reg->nstmts < LBD_REG_STMTS);
+        if (reg->nstmts == LBD_REG_STMTS)
+            return SQLITE_MISUSE;
         rc = sqlite3_prepare_v3(reg->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (rc != SQLITE_OK)
             return rc;
