@@ -116,6 +116,14 @@ int lbd_strategy_register(const struct lbd_strategy *s);
 /* The strategy registered under name, or NULL. */
 const struct lbd_strategy *lbd_strategy_find(const char *name);
 
+/*
+ * Walk the registered strategies: lbd_strategy_at(i) for i below
+ * lbd_strategy_count(), in the order they were registered (NULL past the
+ * end).  The registry lists them in its strategies table.
+ */
+unsigned                   lbd_strategy_count(void);
+const struct lbd_strategy *lbd_strategy_at(unsigned i);
+
 /* Register every module that configure compiled in (objs/lbd_modules.c). */
 void lbd_modules_register(void);
 

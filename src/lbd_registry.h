@@ -19,9 +19,15 @@
  *
  * Triggers also make every change, whoever makes it, bump meta.generation
  * and write one events row, in the writer's own transaction.  The actor of
- * an event is meta.actor: lbd's writers set it to 'config' or 'api' at the
- * start of their transaction and put it back to 'sqlite edit' before
+ * an event is meta.actor: lbd's writers set it to 'config', 'api' or 'lbd'
+ * at the start of their transaction and put it back to 'sqlite edit' before
  * COMMIT, so a commit made by anyone else is recorded as 'sqlite edit'.
+ * events.what is one of: pool added, pool removed (a renamed pool is both),
+ * strategy, backend added, backend removed, weight, state, address (host or
+ * port), moved (pool), source (the file adopted an API backend).  A new
+ * slot or resolved address bumps the generation without an event; a slot
+ * given up (row deleted, slot changed) goes to retired_slots with the
+ * generation of that change.
  *
  * Processes: the master migrates and syncs the config; the control process
  * does every API write and polls PRAGMA data_version for edits made from
@@ -133,11 +139,12 @@ int lbd_registry_migrate(struct lbd_registry *reg, char *err, size_t errlen);
  *     is set from the file only when the file's value differs from
  *     conf_weight; its state is never touched;
  *   - 'config' backends no longer in the file are deleted; 'api' rows are
- *     never touched; a pool no longer in the file is deleted once it has no
- *     backends left, and kept (with a warning in err... logged) otherwise.
- * Slots are assigned to new rows (lbd_shm may be NULL for `lbd -t`: slots
- * then come from retired_slots freely).  On success *generation is the
- * committed generation, to publish.  Master only.
+ *     never touched; a 'config' pool no longer in the file is deleted once
+ *     it has no backends left, and kept (with a warning in the log)
+ *     otherwise.
+ * Slots are assigned to new rows and to any row without one (lbd_shm may
+ * be NULL for `lbd -t`: slots then come from retired_slots freely).  On
+ * success *generation is the committed generation, to publish.  Master only.
  */
 int lbd_registry_sync_conf(struct lbd_registry *reg, const struct lbd_conf *conf,
                            uint64_t *generation, char *err, size_t errlen);
@@ -205,8 +212,9 @@ int lbd_registry_data_version(struct lbd_registry *reg, int64_t *version);
 int lbd_registry_generation(struct lbd_registry *reg, uint64_t *generation);
 
 /*
- * The most recent events, newest first, at most limit, as a caller-walked
- * list: cb is called once per row.  Control process (status, API).
+ * The most recent events, newest first, at most limit (negative: all), as
+ * a caller-walked list: cb is called once per row, and its strings last
+ * until cb returns.  Control process (status, API).
  */
 struct lbd_reg_event {
     int64_t     id;

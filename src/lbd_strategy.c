@@ -33,3 +33,15 @@ lbd_strategy_find(const char *name)
             return strategies[i];
     return NULL;
 }
+
+unsigned
+lbd_strategy_count(void)
+{
+    return nstrategies;
+}
+
+const struct lbd_strategy *
+lbd_strategy_at(unsigned i)
+{
+    return i < nstrategies ? strategies[i] : NULL;
+}
