@@ -710,7 +710,7 @@ h_spawn(const char *const argv[], const char *out_path)
             dup2(out, 1);
             dup2(out, 2);
         }
-        execv(argv[0], (char *const *) argv);
+        execvp(argv[0], (char *const *) argv);
         fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }

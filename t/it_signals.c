@@ -169,9 +169,11 @@ new_workers_up(void *arg)
 }
 
 /*
- * HUP with a good file that swaps backend A for backend B: new connections
- * reach B, new workers run, and a connection opened before the reload keeps
- * working (its worker finishes it) and then that old worker exits.
+ * HUP with a good file that swaps backend A for backend B and changes a
+ * setting the workers were started with (the idle timeout), so new workers
+ * start: new connections reach B, and a connection opened before the
+ * reload keeps working (its worker finishes it) and then that old worker
+ * exits.  (A change of pools alone restarts nothing: it_registry.)
  */
 static void
 test_hup_good_config(void **state)
@@ -204,6 +206,7 @@ test_hup_good_config(void **state)
     assert_string_equal(line, "A\n");
 
     c.backends = &b;
+    c.timeouts = "connect = \"1s\"; idle = \"31s\"; shutdown = \"10s\";";
     assert_non_null(h_conf_write("lbd.conf", &c));
     assert_int_equal(kill(lbd.pid, SIGHUP), 0);
 

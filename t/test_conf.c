@@ -521,8 +521,6 @@ missing_keys(void **state)
                  2, "missing required key \"name\" in service #1");
     expect_error("services = (\n  { name = \"web\"; listen = \"127.0.0.1:8080\"; }\n);\n" POOLS,
                  2, "missing required key \"pool\" in service \"web\"");
-    expect_error(SERVICES "pools = (\n  { name = \"p\"; }\n);\n",
-                 3, "missing required key \"backends\" in pool \"p\"");
     expect_error(SERVICES "pools = ( { name = \"p\"; backends = (\n  { weight = 2; } ); } );\n",
                  3, "missing required key \"address\" in backend #1");
 }
@@ -532,8 +530,53 @@ empty_lists(void **state)
 {
     expect_error("services = ();\n" POOLS, 1, "\"services\" must hold at least one service");
     expect_error("pools = ();\n" SERVICES, 1, "\"pools\" must hold at least one pool");
-    expect_error(SERVICES "pools = ( { name = \"p\";\n  backends = (); } );\n",
-                 3, "pool \"p\": \"backends\" must hold at least one backend");
+}
+
+/* A pool may start empty: its backends come from the admin API. */
+static void
+pool_without_backends(void **state)
+{
+    struct lbd_conf *conf = load_ok(SERVICES "pools = ( { name = \"p\"; } );\n");
+
+    assert_int_equal(conf->pools[0].nbackends, 0);
+    lbd_conf_free(conf);
+    conf = load_ok(SERVICES "pools = ( { name = \"p\"; backends = (); } );\n");
+    assert_int_equal(conf->pools[0].nbackends, 0);
+    lbd_conf_free(conf);
+}
+
+/* registry and admin: defaults, values, and the mistakes each refuses. */
+static void
+registry_and_admin(void **state)
+{
+    struct lbd_conf *conf = load_ok(SERVICES POOLS);
+
+    assert_false(conf->admin.enabled);
+    assert_string_equal(conf->admin.listen.text, "127.0.0.1:8081");
+    assert_null(conf->admin.token);
+    assert_non_null(strstr(conf->registry_path, "/lbd.db"));
+    lbd_conf_free(conf);
+
+    conf = load_ok("registry = \"/tmp/x/reg.db\";\n"
+                   "admin = { listen = \"127.0.0.1:9999\"; token = \"0123456789abcdef\"; };\n"
+                   SERVICES POOLS);
+    assert_true(conf->admin.enabled);
+    assert_string_equal(conf->admin.listen.text, "127.0.0.1:9999");
+    assert_string_equal(conf->admin.token, "0123456789abcdef");
+    assert_string_equal(conf->admin.socket_path, "/tmp/x/control.sock");
+    assert_string_equal(conf->registry_path, "/tmp/x/reg.db");
+    lbd_conf_free(conf);
+
+    expect_error("admin = { token = \"short\"; };\n" SERVICES POOLS, 1,
+                 "\"admin.token\" must be at least 16 characters");
+    expect_error("admin = { token_file = \"/nonexistent/token\"; };\n" SERVICES POOLS, 1,
+                 "\"admin.token_file\": cannot read \"/nonexistent/token\"");
+    expect_error("admin = { socket = \"relative.sock\"; };\n" SERVICES POOLS, 1,
+                 "\"admin.socket\" must be an absolute path");
+    expect_error("admin = { listen = \"127.0.0.1\"; };\n" SERVICES POOLS, 1,
+                 "has no port");
+    expect_error("admin = { colour = \"red\"; };\n" SERVICES POOLS, 1, "colour");
+    expect_error("registry = 5;\n" SERVICES POOLS, 1, "registry");
 }
 
 static void
@@ -796,6 +839,8 @@ main(void)
         cmocka_unit_test(missing_keys),
         cmocka_unit_test(empty_lists),
         cmocka_unit_test(too_many_backends),
+        cmocka_unit_test(pool_without_backends),
+        cmocka_unit_test(registry_and_admin),
         cmocka_unit_test(duplicates),
         cmocka_unit_test(bad_references),
         cmocka_unit_test(bad_values),
