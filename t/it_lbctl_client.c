@@ -22,15 +22,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <jansson.h>
 
 #include "harness.h"
-
-static char *out, *err;     /* lbctl's stdout and stderr of the last run */
+#include "lbctl_run.h"
 
 static const char POOLS[] =
     "{\"generation\":7,\"pools\":["
@@ -189,75 +187,6 @@ assert_body(const char *fmt, ...)
     json_decref(want);
 }
 
-/*
- * Run objs/lbctl (or $LBCTL_BIN) with args (NULL-terminated); its stdout
- * goes to out, its stderr to err.  Returns its exit code.
- */
-static int
-lbctl_argv(const char *const args[])
-{
-    const char *argv[32], *o = h_path("lbctl.out"), *e = h_path("lbctl.err");
-    const char *bin = getenv("LBCTL_BIN");
-    int         n = 0, st;
-    pid_t       pid;
-
-    argv[n++] = "/bin/sh";
-    argv[n++] = "-c";
-    argv[n++] = "e=$1; shift; exec \"$@\" 2>\"$e\"";
-    argv[n++] = "sh";
-    argv[n++] = e;
-    argv[n++] = bin != NULL && *bin != '\0' ? bin : "objs/lbctl";
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    unlink(o);
-    unlink(e);
-    pid = h_spawn(argv, o);
-    assert_int_not_equal(pid, -1);
-    assert_int_equal(h_wait_exit(pid, 30000, &st), 0);
-    free(out);
-    free(err);
-    out = h_read_file(o, NULL);
-    err = h_read_file(e, NULL);
-    assert_non_null(out);
-    assert_non_null(err);
-    fprintf(stderr, "lbctl exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    if (*out)
-        fprintf(stderr, "stdout:\n%s", out);
-    if (*err)
-        fprintf(stderr, "stderr:\n%s", err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* lbctl_argv with the arguments given inline, NULL-terminated. */
-static int
-lbctl(const char *arg, ...)
-{
-    const char *args[24];
-    int         n = 0;
-    va_list     ap;
-
-    va_start(ap, arg);
-    for (; arg != NULL && n < 23; arg = va_arg(ap, const char *))
-        args[n++] = arg;
-    va_end(ap);
-    args[n] = NULL;
-    return lbctl_argv(args);
-}
-
-/* stdout is empty and stderr is exactly one line starting with "lbctl: " and holding want. */
-static void
-assert_one_line_error(const char *want)
-{
-    char *nl = strchr(err, '\n');
-
-    assert_string_equal(out, "");
-    assert_true(strncmp(err, "lbctl: ", 7) == 0);
-    assert_non_null(nl);
-    assert_string_equal(nl + 1, "");
-    assert_non_null(strstr(err, want));
-}
-
 static const char *
 url(int port)
 {
@@ -275,9 +204,9 @@ test_status_table(void **state)
     char *a = answer("200 OK", POOLS), host[64];
 
     fake_api(port, a, 1);
-    assert_int_equal(lbctl("--url", url(port), "status", NULL), 0);
-    assert_string_equal(err, "");
-    assert_string_equal(out, POOLS_TABLE);
+    assert_int_equal(lbctl_run("--url", url(port), "status", NULL), 0);
+    assert_string_equal(lbctl_err, "");
+    assert_string_equal(lbctl_out, POOLS_TABLE);
     assert_true(strncmp(request(), "GET /api/pools HTTP/1.1\r\n", 25) == 0);
     snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", port);
     assert_non_null(strstr(request(), host));
@@ -305,13 +234,13 @@ test_chunked(void **state)
     fputs("0\r\nX-Trailer: 1\r\n\r\n", f);
     fclose(f);
     fake_api(port, a, 2);
-    assert_int_equal(lbctl("status", "--url", url(port), NULL), 0);
-    assert_string_equal(out, POOLS_TABLE);
+    assert_int_equal(lbctl_run("status", "--url", url(port), NULL), 0);
+    assert_string_equal(lbctl_out, POOLS_TABLE);
 
     /* Only the "backends" member matters to "backends POOL". */
-    assert_int_equal(lbctl("--url", url(port), "backends", "web", NULL), 0);
+    assert_int_equal(lbctl_run("--url", url(port), "backends", "web", NULL), 0);
     assert_true(strncmp(request(), "GET /api/pools/web/backends HTTP/1.1\r\n", 38) == 0);
-    assert_string_equal(out, "(no backends)\n");
+    assert_string_equal(lbctl_out, "(no backends)\n");
     free(a);
 }
 
@@ -325,16 +254,16 @@ test_add(void **state)
     fake_api(port, a, 2);
     setenv("LBD_URL", url(port), 1);
     setenv("LBD_TOKEN", "0123456789abcdef0123", 1);
-    assert_int_equal(lbctl("add", "we b", "10.0.0.9:80", "--weight", "3", "--state", "drain",
+    assert_int_equal(lbctl_run("add", "we b", "10.0.0.9:80", "--weight", "3", "--state", "drain",
                            NULL), 0);
-    assert_string_equal(out, BACKEND_TABLE);
+    assert_string_equal(lbctl_out, BACKEND_TABLE);
     assert_true(strncmp(request(), "POST /api/pools/we%20b/backends HTTP/1.1\r\n", 42) == 0);
     assert_non_null(strstr(request(), "\r\nAuthorization: Bearer 0123456789abcdef0123\r\n"));
     assert_non_null(strstr(request(), "\r\nContent-Type: application/json\r\n"));
     assert_body("{s:s, s:i, s:s}", "address", "10.0.0.9:80", "weight", 3, "state", "drain");
 
     /* Quotes and backslashes reach the server escaped, as one JSON string. */
-    assert_int_equal(lbctl("add", "web", "a\"b\\c:1", NULL), 0);
+    assert_int_equal(lbctl_run("add", "web", "a\"b\\c:1", NULL), 0);
     assert_body("{s:s}", "address", "a\"b\\c:1");
     unsetenv("LBD_URL");
     unsetenv("LBD_TOKEN");
@@ -351,35 +280,35 @@ test_changes(void **state)
 
     fake_api(port, a, 8);
     u = url(port);
-    assert_int_equal(lbctl("--url", u, "--token", "t0123456789abcdef", "weight", "web",
+    assert_int_equal(lbctl_run("--url", u, "--token", "t0123456789abcdef", "weight", "web",
                            "[::1]:8080", "5", NULL), 0);
     assert_true(strncmp(request(), "PATCH /api/pools/web/backends/%5B%3A%3A1%5D%3A8080 "
                         "HTTP/1.1\r\n", 61) == 0);
     assert_non_null(strstr(request(), "\r\nAuthorization: Bearer t0123456789abcdef\r\n"));
     assert_body("{s:i}", "weight", 5);
-    assert_string_equal(out, "ID  ADDRESS      WEIGHT  STATE  HEALTH   ACTIVE  SOURCE\n"
+    assert_string_equal(lbctl_out, "ID  ADDRESS      WEIGHT  STATE  HEALTH   ACTIVE  SOURCE\n"
                              "13  10.0.0.9:80  3       drain  unknown  0       api\n");
 
-    assert_int_equal(lbctl("--url", u, "drain", "web", "12", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "drain", "web", "12", NULL), 0);
     assert_true(strncmp(request(), "PATCH /api/pools/web/backends/12 HTTP/1.1\r\n", 43) == 0);
     assert_body("{s:s}", "state", "drain");
-    assert_int_equal(lbctl("--url", u, "enable", "web", "12", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "enable", "web", "12", NULL), 0);
     assert_body("{s:s}", "state", "up");
-    assert_int_equal(lbctl("--url", u, "disable", "web", "12", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "disable", "web", "12", NULL), 0);
     assert_body("{s:s}", "state", "disabled");
 
-    assert_int_equal(lbctl("--url", u, "remove", "web", "10.0.0.9:80", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "remove", "web", "10.0.0.9:80", NULL), 0);
     assert_true(strncmp(request(), "DELETE /api/pools/web/backends/10.0.0.9%3A80 HTTP/1.1\r\n",
                         55) == 0);
     assert_null(strstr(request(), "Content-Length"));
 
-    assert_int_equal(lbctl("--url", u, "strategy", "web", "least_conn", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "strategy", "web", "least_conn", NULL), 0);
     assert_true(strncmp(request(), "PUT /api/pools/web/strategy HTTP/1.1\r\n", 38) == 0);
     assert_body("{s:s}", "strategy", "least_conn");
 
-    assert_int_equal(lbctl("--url", u, "events", "--limit", "5", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "events", "--limit", "5", NULL), 0);
     assert_true(strncmp(request(), "GET /api/events?limit=5 HTTP/1.1\r\n", 34) == 0);
-    assert_int_equal(lbctl("--url", u, "events", NULL), 0);
+    assert_int_equal(lbctl_run("--url", u, "events", NULL), 0);
     assert_true(strncmp(request(), "GET /api/events HTTP/1.1\r\n", 26) == 0);
     free(a);
 }
@@ -397,8 +326,8 @@ test_events(void **state)
         "\"old\":null,\"new\":\"round_robin\",\"generation\":3}]}");
 
     fake_api(port, a, 1);
-    assert_int_equal(lbctl("--url", url(port), "events", NULL), 0);
-    assert_string_equal(out,
+    assert_int_equal(lbctl_run("--url", url(port), "events", NULL), 0);
+    assert_string_equal(lbctl_out,
         "ID  AT                    ACTOR   POOL  BACKEND      WHAT      OLD  NEW          GENERATION\n"
         "9   2026-01-02T03:04:05Z  api     web   10.0.0.9:80  weight    1    3            4\n"
         "8   2026-01-02T03:04:00Z  config  web   -            strategy  -    round_robin  3\n");
@@ -413,9 +342,9 @@ test_json(void **state)
     char *a = answer("200 OK", POOLS), want[sizeof(POOLS) + 1];
 
     fake_api(port, a, 1);
-    assert_int_equal(lbctl("--json", "--url", url(port), "status", NULL), 0);
+    assert_int_equal(lbctl_run("--json", "--url", url(port), "status", NULL), 0);
     snprintf(want, sizeof(want), "%s\n", POOLS);
-    assert_string_equal(out, want);
+    assert_string_equal(lbctl_out, want);
     free(a);
 }
 
@@ -439,10 +368,10 @@ test_api_errors(void **state)
         char *a = answer(cases[i].status, cases[i].body);
 
         fake_api(port, a, 1);
-        assert_int_equal(lbctl("--url", url(port), "--token", "0123456789abcdef",
+        assert_int_equal(lbctl_run("--url", url(port), "--token", "0123456789abcdef",
                                "drain", "x", "y", NULL), 1);
-        assert_one_line_error(cases[i].want);
-        assert_string_equal(err, cases[i].want);
+        lbctl_assert_error(cases[i].want);
+        assert_string_equal(lbctl_err, cases[i].want);
         free(a);
     }
 }
@@ -455,28 +384,28 @@ test_broken_answers(void **state)
 
     port = h_free_port();
     fake_api(port, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"pools\":", 1);
-    assert_int_equal(lbctl("--url", url(port), "status", NULL), 1);
-    assert_one_line_error("cut short");
+    assert_int_equal(lbctl_run("--url", url(port), "status", NULL), 1);
+    lbctl_assert_error("cut short");
 
     port = h_free_port();
     fake_api(port, "SSH-2.0-OpenSSH\r\n", 1);
-    assert_int_equal(lbctl("--url", url(port), "status", NULL), 1);
-    assert_one_line_error("did not answer in HTTP");
+    assert_int_equal(lbctl_run("--url", url(port), "status", NULL), 1);
+    lbctl_assert_error("did not answer in HTTP");
 
     port = h_free_port();
     fake_api(port, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 1);
-    assert_int_equal(lbctl("--url", url(port), "status", NULL), 1);
-    assert_one_line_error("is not JSON");
+    assert_int_equal(lbctl_run("--url", url(port), "status", NULL), 1);
+    lbctl_assert_error("is not JSON");
 
     port = h_free_port();
-    assert_int_equal(lbctl("--url", url(port), "status", NULL), 1);
+    assert_int_equal(lbctl_run("--url", url(port), "status", NULL), 1);
     {
         char want[128];
 
         snprintf(want, sizeof(want), "lbctl: cannot connect to 127.0.0.1:%d: "
                  "Connection refused\n", port);
-        assert_string_equal(err, want);
-        assert_string_equal(out, "");
+        assert_string_equal(lbctl_err, want);
+        assert_string_equal(lbctl_out, "");
     }
 }
 
@@ -503,29 +432,29 @@ test_config_file(void **state)
         port, tok);
     assert_non_null(conf);
 
-    assert_int_equal(lbctl("--config", conf, "drain", "web", "3", NULL), 0);
+    assert_int_equal(lbctl_run("--config", conf, "drain", "web", "3", NULL), 0);
     assert_true(strncmp(request(), "PATCH /api/pools/web/backends/3 HTTP/1.1\r\n", 42) == 0);
     snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", port);
     assert_non_null(strstr(request(), host));
     assert_non_null(strstr(request(), "\r\nAuthorization: Bearer fedcba9876543210fedc\r\n"));
 
     setenv("LBD_CONF", conf, 1);
-    assert_int_equal(lbctl("enable", "web", "3", NULL), 0);
+    assert_int_equal(lbctl_run("enable", "web", "3", NULL), 0);
     assert_non_null(strstr(request(), "\r\nAuthorization: Bearer fedcba9876543210fedc\r\n"));
 
     /* The URL from elsewhere: the file's token stays home. */
     setenv("LBD_URL", url(port), 1);
-    assert_int_equal(lbctl("enable", "web", "3", NULL), 0);
+    assert_int_equal(lbctl_run("enable", "web", "3", NULL), 0);
     assert_null(strstr(request(), "Authorization"));
     unsetenv("LBD_URL");
     unsetenv("LBD_CONF");
 
     /* A file libconfig refuses: FILE:LINE. */
     conf = h_write_file("bad.conf", "admin = {\n  listen = ;\n};\n");
-    assert_int_equal(lbctl("--config", conf, "status", NULL), 1);
-    assert_one_line_error(":2: syntax error");
-    assert_int_equal(lbctl("--config", h_path("missing.conf"), "status", NULL), 1);
-    assert_one_line_error("No such file or directory");
+    assert_int_equal(lbctl_run("--config", conf, "status", NULL), 1);
+    lbctl_assert_error(":2: syntax error");
+    assert_int_equal(lbctl_run("--config", h_path("missing.conf"), "status", NULL), 1);
+    lbctl_assert_error("No such file or directory");
     free(a);
 }
 
@@ -548,13 +477,13 @@ test_usage(void **state)
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(lbctl_argv(bad[i]), 2);
-        assert_one_line_error("");
+        assert_int_equal(lbctl_run_argv(bad[i]), 2);
+        lbctl_assert_error("");
     }
-    assert_int_equal(lbctl("help", NULL), 0);
-    assert_non_null(strstr(out, "Usage: lbctl"));
-    assert_int_equal(lbctl("--version", NULL), 0);
-    assert_true(strncmp(out, "lbctl version ", 14) == 0);
+    assert_int_equal(lbctl_run("help", NULL), 0);
+    assert_non_null(strstr(lbctl_out, "Usage: lbctl"));
+    assert_int_equal(lbctl_run("--version", NULL), 0);
+    assert_true(strncmp(lbctl_out, "lbctl version ", 14) == 0);
 }
 
 int
