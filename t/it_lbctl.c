@@ -59,8 +59,7 @@ start(void)
     assert_int_not_equal(h_testsrv(a, "A", NULL), -1);
     assert_int_not_equal(h_testsrv(b, "B", NULL), -1);
     snprintf(extra, sizeof(extra),
-             "admin = { listen = \"127.0.0.1:%d\"; token = \"" TOKEN "\"; };\n"
-             "registry = \"%s\";\n", aport, h_path("lbd.db"));
+             "admin = { listen = \"127.0.0.1:%d\"; token = \"" TOKEN "\"; };\n", aport);
     c.backends = &a;
     conf = h_conf_write("lbd.conf", &c);
     assert_non_null(conf);
