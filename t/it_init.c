@@ -296,9 +296,10 @@ test_service_lifecycle(void **state)
     assert_true(h_pid_alive(master));
     assert_int_equal(h_expect_name(port, "B", 2), 0);
 
-    /* stop: graceful (QUIT), the master and workers gone, the pid file removed. */
+    /* stop: graceful (QUIT), the master, workers and control process gone,
+     * the pid file removed. */
     nw = h_children(master, w, 16);
-    assert_int_equal(nw, WORKERS);
+    assert_int_equal(nw, WORKERS + 1);
     assert_int_equal(service("stop", "stop.out", master, &gone), 0);
     assert_true(gone || h_wait_exit(master, 5000, NULL) == 0);
     assert_int_equal(h_wait_gone(w, nw, 5000), 0);
