@@ -4,8 +4,9 @@
  * A request goes through the same steps in the same order, each of which
  * may end it with an error and none of which has changed anything yet:
  *
- *   route (404) -> method (405) -> token (403, 401) -> body size (413)
- *   -> JSON and fields (400) -> the registry call, one transaction
+ *   path and route (400, 404) -> method (405) -> query string (400)
+ *   -> token (403, 401) -> body size (413) -> JSON and fields (400)
+ *   -> the registry call, one transaction
  *
  * The token is checked before the body is even looked at, so a request
  * without the right token learns nothing (not whether a pool exists, not
@@ -61,7 +62,6 @@ enum {
 };
 
 struct api_fields {
-    unsigned    have;           /* F_* present in the body */
     const char *address;        /* these point into the parsed body */
     const char *strategy;
     int         weight;
@@ -502,7 +502,6 @@ parse_body(const struct lbd_api_request *req, unsigned allowed, json_t **root,
             reply_error(res, 400, "unknown field \"%s\" (this request takes %s)", key, accepts);
             return -1;
         }
-        f->have |= bit;
         switch (bit) {
         case F_ADDRESS:
             if (!json_is_string(v) || json_string_length(v) == 0) {
