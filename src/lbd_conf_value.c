@@ -90,6 +90,12 @@ lbd_addr_parse(const char *text, struct lbd_addr *addr, char *err, size_t errlen
     int              rc;
 
     memset(addr, 0, sizeof(*addr));
+    /* The text names the backend in logs and in the registry: never cut it. */
+    if (strlen(text) >= sizeof(addr->text)) {
+        snprintf(err, errlen, "\"%.40s...\" is longer than %zu characters", text,
+                 sizeof(addr->text) - 1);
+        return -1;
+    }
     if (addr_split(text, host, sizeof(host), &port, err, errlen) == -1)
         return -1;
     /* Decimal only: getaddrinfo would take "http" or "0x50" as well. */

@@ -36,6 +36,9 @@
 
 #define LBD_CONTROL_POLL_MS   1000
 #define LBD_CONTROL_BUSY_MS   5000
+/* The events table keeps this many rows; older ones are pruned hourly. */
+#define LBD_EVENTS_KEEP       100000
+#define LBD_PRUNE_EVERY_POLLS 3600
 
 struct control {
     struct event_base   *base;
@@ -44,6 +47,7 @@ struct control {
     struct evhttp       *http;
     struct lbd_api_ctx   api;
     int64_t              data_version;
+    unsigned             polls;
 };
 
 static void
@@ -105,6 +109,9 @@ on_poll(evutil_socket_t fd, short what, void *arg)
     uint64_t        gen, before;
     char            err[512];
 
+    if (c->polls++ % LBD_PRUNE_EVERY_POLLS == 0
+        && lbd_registry_prune_events(c->reg, LBD_EVENTS_KEEP, err, sizeof(err)) != LBD_REG_OK)
+        lbd_log(LBD_LOG_WARN, "registry: pruning old events failed: %s", err);
     if (lbd_registry_data_version(c->reg, &v) != LBD_REG_OK || v == c->data_version)
         return;
     c->data_version = v;

@@ -683,3 +683,12 @@ lbd_registry_events(struct lbd_registry *reg, int limit,
     }
     return rc == SQLITE_DONE ? LBD_REG_OK : lbd__reg_sqlerr(reg, rc, err, errlen);
 }
+
+int
+lbd_registry_prune_events(struct lbd_registry *reg, int64_t keep, char *err, size_t errlen)
+{
+    /* No trigger watches events: no generation moves, no worker reloads. */
+    return lbd__reg_exec(reg, err, errlen,
+                         "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?",
+                         "l", (int64_t) keep);
+}

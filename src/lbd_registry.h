@@ -225,4 +225,10 @@ int lbd_registry_events(struct lbd_registry *reg, int limit,
                         void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
                         char *err, size_t errlen);
 
+/*
+ * Keep the newest keep events and delete the rest: the history is bounded.
+ * Control process, now and then.
+ */
+int lbd_registry_prune_events(struct lbd_registry *reg, int64_t keep, char *err, size_t errlen);
+
 #endif /* LBD_REGISTRY_H */

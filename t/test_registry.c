@@ -942,6 +942,23 @@ test_events_and_busy(void **state)
     lbd_registry_close(reg);
 }
 
+/* Pruning keeps the newest events and moves no generation. */
+static void
+test_prune_events(void **state)
+{
+    struct lbd_registry *reg = reg_web();
+    char                 err[512] = "";
+    int64_t              before_gen = raw_int("SELECT value FROM meta WHERE key = 'generation'");
+    int64_t              newest = raw_int("SELECT max(id) FROM events");
+
+    assert_true(raw_int("SELECT count(*) FROM events") > 2);
+    assert_int_equal(lbd_registry_prune_events(reg, 2, err, sizeof(err)), LBD_REG_OK);
+    assert_int_equal(raw_int("SELECT count(*) FROM events"), 2);
+    assert_int_equal(raw_int("SELECT max(id) FROM events"), newest);
+    assert_int_equal(raw_int("SELECT value FROM meta WHERE key = 'generation'"), before_gen);
+    lbd_registry_close(reg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -968,6 +985,7 @@ main(void)
         T(test_slots_exhausted),
         T(test_read),
         T(test_events_and_busy),
+        T(test_prune_events),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
