@@ -389,7 +389,8 @@ test_drain_lets_open_connections_finish(void **state)
 
 /*
  * Under a client loop (bounded in count and time), adding, draining,
- * removing backends and switching the strategy fails no connection.
+ * removing backends, switching the strategy and reloading (with and
+ * without new workers) fails no connection.
  */
 static void
 test_changes_under_load_fail_nothing(void **state)
@@ -435,6 +436,13 @@ test_changes_under_load_fail_nothing(void **state)
         assert_int_equal(api("DELETE", path, NULL, resp, sizeof(resp)), 200);
         snprintf(path, sizeof(path), "/api/pools/p/backends/127.0.0.1:%d", bport[2]);
         assert_int_equal(api("DELETE", path, NULL, resp, sizeof(resp)), 200);
+        /* Reloads too: a pool change (no restart), then new workers. */
+        assert_non_null(write_conf(round % 2 ? 1 : 2, NULL));
+        kill(lbd.pid, SIGHUP);
+        h_msleep(150);
+        assert_non_null(write_conf(1, round % 2 ? "worker_connections = 4000;"
+                                                : "worker_connections = 5000;"));
+        kill(lbd.pid, SIGHUP);
         h_msleep(150);
     }
     assert_int_equal(h_wait_exit(client, 20000, &status), 0);
@@ -583,6 +591,30 @@ test_files_belong_to_the_user(void **state)
     }
 }
 
+/* The control process is respawned like a worker, and the API comes back. */
+static void
+test_control_process_respawned(void **state)
+{
+    char  body[128], resp[4096];
+    pid_t ctl, again;
+
+    start_backends(2);
+    start_lbd(1);
+    ctl = h_lbd_control(&lbd);
+    assert_true(ctl > 0);
+    kill(ctl, SIGKILL);
+    assert_int_equal(h_wait_gone(&ctl, 1, 5000), 0);
+    snprintf(body, sizeof(body), "{\"address\": \"127.0.0.1:%d\"}", bport[1]);
+    /* Until the new one listens, workers answer 503: retry for a while. */
+    for (int64_t end = h_now_ms() + 5000; h_now_ms() < end; h_msleep(50))
+        if (api("POST", "/api/pools/p/backends", body, resp, sizeof(resp)) == 201)
+            break;
+    assert_non_null(strstr(resp, "\"source\":\"api\""));
+    again = h_lbd_control(&lbd);
+    assert_true(again > 0 && again != ctl);
+    assert_int_equal(wait_picked("B", 5000), 0);
+}
+
 int
 main(void)
 {
@@ -603,6 +635,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers_lose_no_update, h_setup,
                                         h_teardown),
         cmocka_unit_test_setup_teardown(test_files_belong_to_the_user, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_control_process_respawned, h_setup, h_teardown),
     };
 
     h_init(300);
