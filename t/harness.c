@@ -1119,33 +1119,48 @@ h_lbd_start(struct h_lbd *l, const char *conf, int port, int nworkers)
 
 #define H_TITLE_CONTROL "lbd: control process"
 
-int
-h_lbd_workers(const struct h_lbd *l, pid_t *out, int max)
-{
-    pid_t all[256];
-    int   n = h_children(l->pid, all, 256), k = 0;
-    char  t[256];
-
-    /* Every child but the control process (a fresh fork shows the master's title). */
-    for (int i = 0; i < n && k < max; i++)
-        if (h_proc_cmdline(all[i], t, sizeof(t)) == -1
-            || strncmp(t, H_TITLE_CONTROL, strlen(H_TITLE_CONTROL)) != 0)
-            out[k++] = all[i];
-    return k;
-}
-
+/*
+ * The control process: the newest "started control process PID" of the
+ * error log that is a live child of the master (titles are not reliable:
+ * under valgrind a process cannot set one), else the child with the title.
+ */
 pid_t
 h_lbd_control(const struct h_lbd *l)
 {
-    pid_t all[256];
+    static const char tag[] = "started control process ";
+    pid_t all[256], found = -1;
     int   n = h_children(l->pid, all, 256);
+    char *text = l->error_log ? h_read_file(l->error_log, NULL) : NULL;
     char  t[256];
 
+    for (const char *p = text; p != NULL && (p = strstr(p, tag)) != NULL; p += sizeof(tag) - 1) {
+        pid_t pid = (pid_t) atoi(p + sizeof(tag) - 1);
+
+        for (int i = 0; i < n; i++)
+            if (all[i] == pid)
+                found = pid;
+    }
+    free(text);
+    if (found > 0)
+        return found;
     for (int i = 0; i < n; i++)
         if (h_proc_cmdline(all[i], t, sizeof(t)) == 0
             && strncmp(t, H_TITLE_CONTROL, strlen(H_TITLE_CONTROL)) == 0)
             return all[i];
     return -1;
+}
+
+int
+h_lbd_workers(const struct h_lbd *l, pid_t *out, int max)
+{
+    pid_t all[256];
+    int   n = h_children(l->pid, all, 256), k = 0;
+    pid_t control = h_lbd_control(l);
+
+    for (int i = 0; i < n && k < max; i++)
+        if (all[i] != control)
+            out[k++] = all[i];
+    return k;
 }
 
 /* ------------------------------------------------------------------ */
