@@ -35,9 +35,21 @@
 
 /* One request on its way to the control process and back. */
 struct relay {
+    struct lbd_worker     *w;
     struct evhttp_request *req;
     struct bufferevent    *bev;
 };
+
+/*
+ * Every request read gets exactly one answer, through here: a graceful
+ * stop waits until each one was answered (lbd_worker_maybe_exit).
+ */
+static void
+answered(struct lbd_worker *w)
+{
+    w->admin_inflight--;
+    lbd_worker_maybe_exit(w);
+}
 
 /* Headers of the control process's answer that reach the client. */
 static const char *const passed_headers[] = {
@@ -45,7 +57,8 @@ static const char *const passed_headers[] = {
 };
 
 static void
-reply_json(struct evhttp_request *req, int status, const char *reason, const char *message)
+reply_json(struct lbd_worker *w, struct evhttp_request *req, int status, const char *reason,
+           const char *message)
 {
     struct evbuffer *body = evbuffer_new();
 
@@ -56,6 +69,7 @@ reply_json(struct evhttp_request *req, int status, const char *reason, const cha
     evhttp_send_reply(req, status, reason, body);
     if (body != NULL)
         evbuffer_free(body);
+    answered(w);
 }
 
 static void
@@ -107,6 +121,7 @@ relay_answer(struct relay *r)
     free(line);
     /* What is left in `in` is the body (the control process closes after it). */
     evhttp_send_reply(r->req, status, reason[0] ? reason : "OK", in);
+    answered(r->w);
     return 0;
 }
 
@@ -119,13 +134,13 @@ relay_event(struct bufferevent *bev, short what, void *arg)
         return;
     if (what & BEV_EVENT_EOF) {
         if (relay_answer(r) == -1)
-            reply_json(r->req, 502, "Bad Gateway", "the control process sent a bad answer");
+            reply_json(r->w, r->req, 502, "Bad Gateway", "the control process sent a bad answer");
     } else if (what & BEV_EVENT_TIMEOUT) {
-        reply_json(r->req, 504, "Gateway Timeout", "the control process did not answer in time");
+        reply_json(r->w, r->req, 504, "Gateway Timeout", "the control process did not answer in time");
     } else {
         lbd_log_err(LBD_LOG_ERROR, EVUTIL_SOCKET_ERROR(), "admin: relay to the control "
                     "process failed");
-        reply_json(r->req, 503, "Service Unavailable", "the control process is not available");
+        reply_json(r->w, r->req, 503, "Service Unavailable", "the control process is not available");
     }
     relay_free(r);
 }
@@ -136,7 +151,7 @@ relay_read(struct bufferevent *bev, void *arg)
     struct relay *r = arg;
 
     if (evbuffer_get_length(bufferevent_get_input(bev)) > LBD_ADMIN_MAX_ANSWER) {
-        reply_json(r->req, 502, "Bad Gateway", "the control process's answer is too large");
+        reply_json(r->w, r->req, 502, "Bad Gateway", "the control process's answer is too large");
         relay_free(r);
     }
 }
@@ -163,21 +178,22 @@ relay_start(struct lbd_worker *w, struct evhttp_request *req)
     case EVHTTP_REQ_DELETE: method = "DELETE"; break;
     case EVHTTP_REQ_HEAD:   method = "HEAD"; break;
     default:
-        reply_json(req, 405, "Method Not Allowed", "method not allowed");
+        reply_json(w, req, 405, "Method Not Allowed", "method not allowed");
         return;
     }
 
     r = calloc(1, sizeof(*r));
     if (r == NULL) {
-        reply_json(req, 503, "Service Unavailable", "out of memory");
+        reply_json(w, req, 503, "Service Unavailable", "out of memory");
         return;
     }
+    r->w = w;
     r->req = req;
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
     r->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (r->bev == NULL) {
         relay_free(r);
-        reply_json(req, 503, "Service Unavailable", "out of memory");
+        reply_json(w, req, 503, "Service Unavailable", "out of memory");
         return;
     }
     bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
@@ -201,7 +217,7 @@ relay_start(struct lbd_worker *w, struct evhttp_request *req)
         lbd_log_err(LBD_LOG_ERROR, errno, "admin: connect() to the control socket %s "
                     "failed", path);
         relay_free(r);
-        reply_json(req, 503, "Service Unavailable", "the control process is not available");
+        reply_json(w, req, 503, "Service Unavailable", "the control process is not available");
         return;
     }
     bufferevent_enable(r->bev, EV_READ | EV_WRITE);
@@ -213,6 +229,7 @@ on_request(struct evhttp_request *req, void *arg)
     struct lbd_worker *w = arg;
     const char        *uri = evhttp_request_get_uri(req);
 
+    w->admin_inflight++;
     if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0) {
         relay_start(w, req);
         return;
@@ -230,9 +247,10 @@ on_request(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 200, "OK", body);
         if (body != NULL)
             evbuffer_free(body);
+        answered(w);
         return;
     }
-    reply_json(req, 404, "Not Found", "no such page");
+    reply_json(w, req, 404, "Not Found", "no such page");
 }
 
 int

@@ -32,6 +32,9 @@
 /* A worker's registry reads wait at most this long for a lock (WAL readers
  * rarely wait at all); past it the reload is retried on the next tick. */
 #define LBD_READ_BUSY_MS        20
+/* After a graceful stop closed the admin listener, how long the admin port
+ * still reads what clients already sent. */
+#define LBD_ADMIN_LINGER_MS    200
 
 static void
 ms_to_tv(int ms, struct timeval *tv)
@@ -177,13 +180,29 @@ lbd_worker_conn_closed(struct lbd_worker *w)
         atomic_store_explicit(&lbd_shm->workers[w->wslot].active, w->nconns,
                               memory_order_relaxed);
     if (w->shutting_down) {
-        if (w->nconns == 0)
-            event_base_loopexit(w->base, NULL);
+        lbd_worker_maybe_exit(w);
         return;
     }
     if (!w->accepting && !evtimer_pending(w->accept_timer, NULL) &&
         w->nconns < (unsigned) w->cycle->conf->worker_connections)
         lbd_worker_accept_enable(w, 1);
+}
+
+void
+lbd_worker_maybe_exit(struct lbd_worker *w)
+{
+    if (w->shutting_down && w->nconns == 0 && w->admin_inflight == 0 && !w->admin_lingering)
+        event_base_loopexit(w->base, NULL);
+}
+
+/* The admin port's last moment to finish what it had already read. */
+static void
+on_admin_linger(evutil_socket_t fd, short what, void *arg)
+{
+    struct lbd_worker *w = arg;
+
+    w->admin_lingering = 0;
+    lbd_worker_maybe_exit(w);
 }
 
 static void
@@ -212,9 +231,21 @@ graceful_stop(struct lbd_worker *w)
             w->services[i].fd = -1;
         }
     }
-    lbd_admin_stop(w);
+    if (w->admin != NULL) {
+        /*
+         * An admin client may have connected just before the listener
+         * closed, its request not yet read: answer it before leaving.  Its
+         * requests are counted once read (admin_inflight); this covers the
+         * bytes still on their way.
+         */
+        lbd_admin_stop(w);
+        ms_to_tv(LBD_ADMIN_LINGER_MS, &tv);
+        w->admin_linger = evtimer_new(w->base, on_admin_linger, w);
+        if (w->admin_linger != NULL && evtimer_add(w->admin_linger, &tv) == 0)
+            w->admin_lingering = 1;
+    }
     lbd_log(LBD_LOG_INFO, "graceful stop: %u connections open", w->nconns);
-    if (w->nconns == 0) {
+    if (w->nconns == 0 && w->admin_inflight == 0 && !w->admin_lingering) {
         event_base_loopexit(w->base, NULL);
         return;
     }
@@ -387,6 +418,8 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     lbd_admin_free(&w);
     if (w.shutdown_timer)
         event_free(w.shutdown_timer);
+    if (w.admin_linger)
+        event_free(w.admin_linger);
     event_free(w.accept_timer);
     event_free(w.gen_timer);
     lbd_snapshot_unref(w.snap);

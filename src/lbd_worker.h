@@ -75,6 +75,9 @@ struct lbd_worker {
 
     struct evhttp              *admin;   /* the admin port, when configured */
     struct evhttp_bound_socket *admin_bound;
+    unsigned                    admin_inflight;   /* requests read, not yet answered */
+    unsigned                    admin_lingering:1;
+    struct event               *admin_linger;
 
     struct lbd_service  *services;
     unsigned             nservices;
@@ -111,6 +114,12 @@ void lbd_admin_free(struct lbd_worker *w);
 
 /* Start or stop the listener events of every service. */
 void lbd_worker_accept_enable(struct lbd_worker *w, int on);
+
+/*
+ * During a graceful stop: leave the loop once no proxied connection and no
+ * admin request is left.  Worker loop.
+ */
+void lbd_worker_maybe_exit(struct lbd_worker *w);
 
 /* A connection ended: called by the proxy after it freed one. */
 void lbd_worker_conn_closed(struct lbd_worker *w);
