@@ -34,7 +34,7 @@
 #define LBD_READ_BUSY_MS        20
 /* After a graceful stop closed the admin listener, how long the admin port
  * still reads what clients already sent. */
-#define LBD_ADMIN_LINGER_MS    200
+#define LBD_ADMIN_LINGER_MS   1000
 
 static void
 ms_to_tv(int ms, struct timeval *tv)
