@@ -10,6 +10,7 @@
 #ifndef LBD_H
 #define LBD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -28,15 +29,25 @@ struct lbd_addr {
     char                    text[80];   /* "host:port" as written, for logs */
 };
 
-/* One backend of a pool, as a worker sees it. */
+struct lbd_shm_backend;
+
+/*
+ * One backend of a pool, as a worker sees it.  The fields up to `slot` are
+ * fixed for the life of the snapshot; whether the peer may take a
+ * connection now, and with which weight, changes under it (health checks,
+ * ejection, slow start: all in shared memory) and is asked with
+ * lbd_peer_eligible() and lbd_peer_weight().
+ */
 struct lbd_peer {
-    struct lbd_addr addr;
-    int             weight;        /* configured weight, >= 1 */
+    struct lbd_addr addr;          /* addr.text "host:port": the stable identity (hash keys) */
+    int             weight;        /* configured weight, 1..1000 */
     unsigned        index;         /* position in pool->peers */
-    unsigned        down:1;        /* not eligible (health, drain...) */
+    unsigned        down:1;        /* never eligible in this snapshot (no address...) */
     unsigned        draining:1;    /* state drain or disabled: no new connections */
     int64_t         id;            /* registry id */
     int             slot;          /* shared-memory slot, -1 when none */
+    struct lbd_shm_backend *live;  /* its shared-memory slot, or NULL (unit tests) */
+    int             slow_start;    /* ms its pool ramps a backend that came up; 0: off */
     uint64_t        active;        /* connections open through this worker */
     uint64_t        total;         /* connections handed to it by this worker */
     uint64_t        fails;         /* connect failures seen by this worker */
@@ -62,6 +73,8 @@ struct lbd_pick {
     const struct sockaddr *client;
     socklen_t              clientlen;
     const uint64_t        *tried;
+    uint64_t               key;      /* hash of the client's address (hash strategies) */
+    int64_t                now_ms;   /* loop time, CLOCK_MONOTONIC ms */
 };
 
 /* Outcomes reported through release(). */
@@ -71,14 +84,42 @@ enum lbd_outcome {
 };
 
 /*
+ * Can peer take a new connection now?  Not drained or disabled, not down by
+ * the health checks, not ejected by passive detection (or this is the one
+ * trial connection of a half-open circuit).  Worker loop: atomic loads only.
+ */
+int lbd_peer_eligible(const struct lbd_peer *peer, const struct lbd_pick *ctx);
+
+/* lbd_peer_weight() is in hundredths of the configured weight. */
+#define LBD_WEIGHT_SCALE 100
+
+/*
+ * The weight to balance peer with now: its configured weight times
+ * LBD_WEIGHT_SCALE, ramped up from a tenth of that during slow start after
+ * it came (back) up.  >= 1.
+ */
+int lbd_peer_weight(const struct lbd_peer *peer, const struct lbd_pick *ctx);
+
+/*
+ * Open connections to peer from every worker (shared memory), the load
+ * least-connection strategies compare.  Falls back to this worker's count
+ * when the peer has no shared slot.
+ */
+int64_t lbd_peer_load(const struct lbd_peer *peer);
+
+/*
  * A balancing strategy.  Every hook but name and pick may be NULL.
  *
  * init(pool)  build pool->sdata for a freshly built pool; 0 or -1.  Runs in
  *             a worker (or the master, for `lbd -t`), may allocate.
  * fini(pool)  free pool->sdata.
  * pick(pool, ctx)
- *             return an eligible peer that is not in ctx->tried, or NULL.
+ *             return a peer for which lbd_peer_eligible() holds and that is
+ *             not in ctx->tried, or NULL.  Balance by lbd_peer_weight().
  *             Worker loop: must not block, should not allocate.
+ * connected(pool, peer, connect_us)
+ *             the connection pick() chose is established, after connect_us
+ *             microseconds (latency-aware strategies).
  * release(pool, peer, outcome)
  *             the connection that pick() chose ended with this outcome.
  */
@@ -88,6 +129,8 @@ struct lbd_strategy {
     int              (*init)(struct lbd_pool *pool);
     void             (*fini)(struct lbd_pool *pool);
     struct lbd_peer *(*pick)(struct lbd_pool *pool, const struct lbd_pick *ctx);
+    void             (*connected)(struct lbd_pool *pool, struct lbd_peer *peer,
+                                  int64_t connect_us);
     void             (*release)(struct lbd_pool *pool, struct lbd_peer *peer,
                                 enum lbd_outcome outcome);
 };

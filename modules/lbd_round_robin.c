@@ -45,10 +45,13 @@ rr_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
     for (unsigned i = 0; i < pool->npeers; i++) {
         struct lbd_peer *p = &pool->peers[i];
 
-        if (p->down || (ctx->tried && lbd_bit_test(ctx->tried, i)))
+        int w;
+
+        if ((ctx->tried && lbd_bit_test(ctx->tried, i)) || !lbd_peer_eligible(p, ctx))
             continue;
-        st->current[i] += p->weight;
-        total += p->weight;
+        w = lbd_peer_weight(p, ctx);
+        st->current[i] += w;
+        total += w;
         if (best == NULL || st->current[i] > *best_cw) {
             best = p;
             best_cw = &st->current[i];

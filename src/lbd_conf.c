@@ -495,9 +495,226 @@ pool_backends(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return 0;
 }
 
+/* --- a pool's health checks, passive detection, slow start, backup --- */
+
+static int
+check_type(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_check_conf *c = obj;
+    const char            *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (strcmp(v, "tcp") == 0)
+        c->type = LBD_CHECK_TCP;
+    else if (strcmp(v, "http") == 0)
+        c->type = LBD_CHECK_HTTP;
+    else
+        return conf_error(cx, s, "\"%s\" must be \"tcp\" or \"http\", not \"%s\"",
+                          conf_key(cx, s), v);
+    return 0;
+}
+
+static int
+check_interval(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_check_conf *) obj)->interval);
+}
+
+static int
+check_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_check_conf *) obj)->timeout);
+}
+
+static int
+check_rise(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 1, 100, &((struct lbd_check_conf *) obj)->rise);
+}
+
+static int
+check_fall(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 1, 100, &((struct lbd_check_conf *) obj)->fall);
+}
+
+static int
+check_method(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_check_conf *c = obj;
+    const char            *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (v[0] == '\0' || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(v) || strlen(v) > 16)
+        return conf_error(cx, s, "\"%s\" must be an HTTP method in capitals, e.g. \"GET\"",
+                          conf_key(cx, s));
+    free(c->method);
+    c->method = NULL;
+    return conf_strdup(cx, s, &c->method);
+}
+
+/* Text that goes into a request line or header: printable, no spaces where it matters. */
+static int
+check_text(struct conf_ctx *cx, const config_setting_t *s, char **dst, int path)
+{
+    const char *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char) *p <= ' ' || *p == 0x7f)
+            return conf_error(cx, s, "\"%s\" must not hold spaces or control characters",
+                              conf_key(cx, s));
+    if (v[0] == '\0' || (path && v[0] != '/'))
+        return conf_error(cx, s, path ? "\"%s\" must start with \"/\""
+                                      : "\"%s\" must not be empty", conf_key(cx, s));
+    free(*dst);
+    *dst = NULL;
+    return conf_strdup(cx, s, dst);
+}
+
+static int
+check_path(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return check_text(cx, s, &((struct lbd_check_conf *) obj)->path, 1);
+}
+
+static int
+check_host(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return check_text(cx, s, &((struct lbd_check_conf *) obj)->host, 0);
+}
+
+static int
+check_status(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_check_conf *c = obj;
+    const char            *v;
+    int                    lo, hi, n = 0;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (sscanf(v, "%3d-%3d%n", &lo, &hi, &n) == 2 && v[n] == '\0') {
+        /* a range */
+    } else if (sscanf(v, "%3d%n", &lo, &n) == 1 && v[n] == '\0') {
+        hi = lo;
+    } else {
+        lo = hi = 0;
+    }
+    if (lo < 100 || hi > 599 || lo > hi)
+        return conf_error(cx, s, "\"%s\" must be a status or a range such as \"200-399\"",
+                          conf_key(cx, s));
+    c->status_min = lo;
+    c->status_max = hi;
+    return 0;
+}
+
+static int
+check_body(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_check_conf *c = obj;
+
+    free(c->body);
+    c->body = NULL;
+    return conf_strdup(cx, s, &c->body);
+}
+
+static const struct conf_key check_keys[] = {
+    { "type",     1, check_type },
+    { "interval", 0, check_interval },
+    { "timeout",  0, check_timeout },
+    { "rise",     0, check_rise },
+    { "fall",     0, check_fall },
+    { "method",   0, check_method },
+    { "path",     0, check_path },
+    { "host",     0, check_host },
+    { "status",   0, check_status },
+    { "body",     0, check_body },
+    { NULL, 0, NULL }
+};
+
+static int
+pool_health_check(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+
+    if (conf_walk_nested(cx, s, check_keys, &p->check) == -1)
+        return -1;
+    if (p->check.timeout >= p->check.interval)
+        return conf_error(cx, s, "\"health_check.timeout\" (%d ms) must be shorter than "
+                          "\"health_check.interval\" (%d ms)", p->check.timeout,
+                          p->check.interval);
+    if (p->check.type == LBD_CHECK_TCP && (p->check.path || p->check.host || p->check.body))
+        return conf_error(cx, s, "path, host and body apply to type \"http\" only");
+    return 0;
+}
+
+static int
+passive_failures(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 0, 1000, &((struct lbd_passive_conf *) obj)->failures);
+}
+
+static int
+passive_ejection(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_passive_conf *) obj)->ejection);
+}
+
+static int
+passive_max_ejection(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_passive_conf *) obj)->max_ejection);
+}
+
+static const struct conf_key passive_keys[] = {
+    { "failures",     0, passive_failures },
+    { "ejection",     0, passive_ejection },
+    { "max_ejection", 0, passive_max_ejection },
+    { NULL, 0, NULL }
+};
+
+static int
+pool_passive(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+
+    if (conf_walk_nested(cx, s, passive_keys, &p->passive) == -1)
+        return -1;
+    if (p->passive.max_ejection < p->passive.ejection)
+        return conf_error(cx, s, "\"passive.max_ejection\" must not be shorter than "
+                          "\"passive.ejection\"");
+    return 0;
+}
+
+static int
+pool_slow_start(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_pool_conf *) obj)->slow_start);
+}
+
+static int
+pool_retries(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 0, 100, &((struct lbd_pool_conf *) obj)->retries);
+}
+
+static int
+pool_backup(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_name(cx, s, &((struct lbd_pool_conf *) obj)->backup);
+}
+
 static const struct conf_key pool_keys[] = {
     { "name",     1, pool_name },
     { "strategy", 0, pool_strategy },
+    { "health_check", 0, pool_health_check },
+    { "passive",  0, pool_passive },
+    { "slow_start", 0, pool_slow_start },
+    { "retries",  0, pool_retries },
+    { "backup",   0, pool_backup },
     { "backends", 0, pool_backends },   /* none: the API adds them */
     { NULL, 0, NULL }
 };
@@ -510,8 +727,27 @@ pool_read(struct conf_ctx *cx, const config_setting_t *g, int i, struct lbd_pool
     int         rc;
 
     p->line = config_setting_source_line(g);
+    p->check.interval = 2000;
+    p->check.timeout = 1000;
+    p->check.rise = 2;
+    p->check.fall = 3;
+    p->check.status_min = 200;
+    p->check.status_max = 399;
+    p->passive.failures = 5;
+    p->passive.ejection = 10000;
+    p->passive.max_ejection = 300000;
+    p->retries = 3;
+    p->backup_index = -1;
     cx->pool_where = where;
     rc = conf_walk(cx, g, pool_keys, p);
+    if (rc == 0 && p->check.type == LBD_CHECK_HTTP) {
+        if (p->check.method == NULL)
+            p->check.method = strdup("GET");
+        if (p->check.path == NULL)
+            p->check.path = strdup("/");
+        if (p->check.method == NULL || p->check.path == NULL)
+            rc = conf_nomem(cx, g);
+    }
     if (rc == 0 && p->strategy == NULL) {
         p->strategy = strdup("round_robin");
         if (p->strategy == NULL)
@@ -1048,6 +1284,22 @@ conf_finish(struct conf_ctx *cx)
         }
     }
 
+    for (unsigned i = 0; i < conf->npools; i++) {
+        struct lbd_pool_conf *pc = &conf->pools[i];
+
+        if (pc->backup == NULL)
+            continue;
+        for (unsigned j = 0; j < conf->npools; j++)
+            if (strcmp(conf->pools[j].name, pc->backup) == 0)
+                pc->backup_index = (int) j;
+        if (pc->backup_index == -1 || pc->backup_index == (int) i) {
+            snprintf(cx->err, cx->errlen, "%s:%d: pool \"%s\": backup pool \"%s\" %s",
+                     cx->path, pc->line, pc->name, pc->backup,
+                     pc->backup_index == -1 ? "is not defined" : "is the pool itself");
+            return -1;
+        }
+    }
+
     for (unsigned i = 0; i < conf->nservices; i++) {
         struct lbd_service_conf *svc = &conf->services[i];
         unsigned                 p;
@@ -1293,6 +1545,15 @@ fail:
     return NULL;
 }
 
+const struct lbd_pool_conf *
+lbd_conf_pool(const struct lbd_conf *conf, const char *name)
+{
+    for (unsigned i = 0; i < conf->npools; i++)
+        if (strcmp(conf->pools[i].name, name) == 0)
+            return &conf->pools[i];
+    return NULL;
+}
+
 void
 lbd_conf_free(struct lbd_conf *conf)
 {
@@ -1309,6 +1570,11 @@ lbd_conf_free(struct lbd_conf *conf)
         free(conf->pools[i].name);
         free(conf->pools[i].strategy);
         free(conf->pools[i].backends);
+        free(conf->pools[i].check.method);
+        free(conf->pools[i].check.path);
+        free(conf->pools[i].check.host);
+        free(conf->pools[i].check.body);
+        free(conf->pools[i].backup);
     }
     free(conf->pools);
     free(conf->file);

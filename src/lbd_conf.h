@@ -34,9 +34,43 @@ struct lbd_backend_conf {
     int             line;
 };
 
+enum lbd_check_type {
+    LBD_CHECK_NONE = 0,        /* no active checks: health stays unknown (counts as up) */
+    LBD_CHECK_TCP,             /* a connect that succeeds within timeout */
+    LBD_CHECK_HTTP,            /* an HTTP/1.1 request answered with status in range */
+};
+
+/* Active health checks of a pool's backends, run by the control process. */
+struct lbd_check_conf {
+    enum lbd_check_type type;
+    int      interval;         /* ms between checks of one backend, default 2000 */
+    int      timeout;          /* ms a check may take, default 1000 */
+    int      rise;             /* consecutive successes that make a down backend up, default 2 */
+    int      fall;             /* consecutive failures that make an up backend down, default 3 */
+    char    *method;           /* http: default "GET" */
+    char    *path;             /* http: default "/" */
+    char    *host;             /* http: Host header; NULL: the backend's address */
+    int      status_min;       /* http: accepted status range, default 200-399 */
+    int      status_max;
+    char    *body;             /* http: a substring the body must hold, or NULL */
+};
+
+/* Passive detection: a circuit breaker per backend, fed by every worker. */
+struct lbd_passive_conf {
+    int      failures;         /* consecutive failures that eject; 0: off; default 5 */
+    int      ejection;         /* ms of the first ejection, default 10000 */
+    int      max_ejection;     /* ms the doubling back-off stops at, default 300000 */
+};
+
 struct lbd_pool_conf {
     char                    *name;
     char                    *strategy;    /* a registered strategy name */
+    struct lbd_check_conf    check;
+    struct lbd_passive_conf  passive;
+    int                      slow_start;  /* ms to ramp a backend that came up; 0: off */
+    int                      retries;     /* other backends tried after a connect failure, default 3 */
+    char                    *backup;      /* pool used when none of this one's is eligible, or NULL */
+    int                      backup_index;/* index of backup in conf->pools, or -1 */
     struct lbd_backend_conf *backends;
     unsigned                 nbackends;   /* may be 0: backends come from the API */
     int                      line;
@@ -98,6 +132,9 @@ struct lbd_conf {
  * into err.  Master only: it may resolve host names, so it may block.
  */
 struct lbd_conf *lbd_conf_load(const char *path, char *err, size_t errlen);
+
+/* The pool of conf called name, or NULL.  Any process. */
+const struct lbd_pool_conf *lbd_conf_pool(const struct lbd_conf *conf, const char *name);
 
 /* Free a conf returned by lbd_conf_load.  NULL is fine. */
 void lbd_conf_free(struct lbd_conf *conf);

@@ -65,8 +65,11 @@ slot_give(struct lbd_registry *reg, int64_t id, char *err, size_t errlen)
     }
     rc = lbd__reg_exec(reg, err, errlen, "UPDATE backends SET slot = ?2 WHERE id = ?1", "ll",
                        id, slot);
-    if (rc == LBD_REG_OK && lbd_shm != NULL)
+    if (rc == LBD_REG_OK && lbd_shm != NULL) {
         lbd_shm_backend_reset(lbd_shm, (unsigned) slot, id);
+        /* A new backend ramps up like one that came back (slow start). */
+        atomic_store(&lbd_shm->backends[slot].up_since, lbd_shm_now_ns() / 1000000);
+    }
     return rc;
 }
 

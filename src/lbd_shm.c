@@ -130,6 +130,11 @@ lbd_shm_backend_reset(struct lbd_shm *shm, unsigned slot, int64_t id)
     atomic_store(&b->total, 0);
     atomic_store(&b->fails, 0);
     atomic_store(&b->health, LBD_HEALTH_UNKNOWN);
+    atomic_store(&b->fails_in_row, 0);
+    atomic_store(&b->ejected_until, 0);
+    atomic_store(&b->ejections, 0);
+    atomic_store(&b->trial, 0);
+    atomic_store(&b->up_since, 0);
     for (unsigned i = 0; i < LBD_SHM_WORKERS; i++)
         atomic_store(&shm->conns[i][slot], 0);
     atomic_store(&b->id, id);

@@ -63,7 +63,12 @@ struct lbd_shm_backend {
     _Atomic int64_t  active;        /* connections open to it, every worker */
     _Atomic uint64_t total;         /* connections established to it */
     _Atomic uint64_t fails;         /* connect failures, timeouts */
-    _Atomic uint32_t health;        /* enum lbd_health */
+    _Atomic uint32_t health;        /* enum lbd_health: the active checks' verdict */
+    _Atomic uint32_t fails_in_row;  /* passive: consecutive failures, any worker */
+    _Atomic int64_t  ejected_until; /* passive: CLOCK_MONOTONIC ms; 0: not ejected */
+    _Atomic uint32_t ejections;     /* passive: ejections in a row (the back-off grows) */
+    _Atomic int32_t  trial;         /* passive: 1 while the half-open trial is out */
+    _Atomic int64_t  up_since;      /* ms when it last came (back) up: slow start; 0: long ago */
 } __attribute__((aligned(64)));
 
 struct lbd_shm {

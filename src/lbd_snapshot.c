@@ -47,9 +47,10 @@ pools_free(struct lbd_pool *pools, unsigned npools)
 }
 
 static int
-pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp)
+pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp, const struct lbd_conf *conf)
 {
-    unsigned n = 0;
+    unsigned                    n = 0;
+    const struct lbd_pool_conf *pc = lbd_conf_pool(conf, rp->name);
 
     pool->name = strdup(rp->name);
     pool->peers = calloc(rp->nbackends ? rp->nbackends : 1, sizeof(struct lbd_peer));
@@ -69,7 +70,8 @@ pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp)
         p->id = b->id;
         p->slot = b->slot;
         p->draining = b->state != LBD_BACKEND_UP;
-        p->down = p->draining;
+        p->live = lbd_shm != NULL ? &lbd_shm->backends[b->slot] : NULL;
+        p->slow_start = pc != NULL ? pc->slow_start : 0;
         n++;
     }
     pool->npeers = n;
@@ -104,7 +106,7 @@ lbd_snapshot_build(const struct lbd_conf *conf, const struct lbd_reg_state *stat
         goto failed;
     for (unsigned i = 0; i < state->npools; i++) {
         snap->npools = i + 1;
-        if (pool_build(&snap->pools[i], &state->pools[i]) == -1)
+        if (pool_build(&snap->pools[i], &state->pools[i], conf) == -1)
             goto failed;
     }
     for (unsigned i = 0; i < conf->nservices; i++) {

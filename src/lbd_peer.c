@@ -1,0 +1,140 @@
+/*
+ * lbd_peer.c - whether a backend may take a connection now, with which
+ * weight, and the passive circuit breaker that every worker feeds.
+ *
+ * The facts live in the backend's shared-memory slot, so every worker sees
+ * the same: the active checks' verdict (health), the circuit (consecutive
+ * failures, ejected until when, the half-open trial), and when the backend
+ * last came up (slow start).  Strategies ask lbd_peer_eligible() and
+ * lbd_peer_weight(); they never read the slot themselves.
+ *
+ * The circuit breaker, per backend:
+ *   closed     failures in a row are counted; `failures` of them open it;
+ *   open       no connection until ejected_until; the ejection lasts
+ *              `ejection`, doubling with each ejection in a row, up to
+ *              `max_ejection`;
+ *   half-open  past ejected_until, one worker claims the one trial
+ *              connection (CAS on trial); success closes the circuit, and
+ *              the backend ramps up again (slow start); failure opens it
+ *              for twice as long.
+ */
+#include <stdatomic.h>
+
+#include "lbd_log.h"
+#include "lbd_peer.h"
+#include "lbd_shm.h"
+
+int
+lbd_peer_eligible(const struct lbd_peer *peer, const struct lbd_pick *ctx)
+{
+    struct lbd_shm_backend *b = peer->live;
+    int64_t                 until;
+
+    if (peer->down || peer->draining)
+        return 0;
+    if (b == NULL)
+        return 1;
+    if (atomic_load_explicit(&b->health, memory_order_relaxed) == LBD_HEALTH_DOWN)
+        return 0;
+    until = atomic_load_explicit(&b->ejected_until, memory_order_relaxed);
+    if (until == 0)
+        return 1;
+    /* Open: wait.  Half-open: eligible while nobody holds the trial. */
+    return ctx->now_ms >= until && atomic_load_explicit(&b->trial, memory_order_relaxed) == 0;
+}
+
+int
+lbd_peer_weight(const struct lbd_peer *peer, const struct lbd_pick *ctx)
+{
+    int     w = peer->weight * LBD_WEIGHT_SCALE;
+    int64_t since, elapsed;
+
+    if (peer->live == NULL || peer->slow_start <= 0)
+        return w;
+    since = atomic_load_explicit(&peer->live->up_since, memory_order_relaxed);
+    if (since == 0 || (elapsed = ctx->now_ms - since) >= peer->slow_start)
+        return w;
+    /* From a tenth of the weight to all of it, linearly. */
+    if (elapsed < 0)
+        elapsed = 0;
+    w = (int) (w / 10 + (int64_t) (w - w / 10) * elapsed / peer->slow_start);
+    return w > 0 ? w : 1;
+}
+
+int64_t
+lbd_peer_load(const struct lbd_peer *peer)
+{
+    if (peer->live == NULL)
+        return (int64_t) peer->active;
+    return atomic_load_explicit(&peer->live->active, memory_order_relaxed);
+}
+
+int
+lbd_peer_claim(struct lbd_peer *peer, int64_t now_ms)
+{
+    struct lbd_shm_backend *b = peer->live;
+    int32_t                 free_trial = 0;
+    int64_t                 until;
+
+    if (b == NULL || (until = atomic_load(&b->ejected_until)) == 0)
+        return LBD_PEER_CLAIM_NORMAL;
+    if (now_ms < until)
+        return LBD_PEER_CLAIM_NONE;
+    return atomic_compare_exchange_strong(&b->trial, &free_trial, 1) ? LBD_PEER_CLAIM_TRIAL
+                                                                      : LBD_PEER_CLAIM_NONE;
+}
+
+void
+lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const char *pool)
+{
+    struct lbd_shm_backend *b = peer->live;
+
+    if (b == NULL)
+        return;
+    if (atomic_load_explicit(&b->fails_in_row, memory_order_relaxed) != 0)
+        atomic_store_explicit(&b->fails_in_row, 0, memory_order_relaxed);
+    if (!trial)
+        return;
+    /* The trial went through: close the circuit, ramp up again. */
+    atomic_store(&b->ejections, 0);
+    atomic_store(&b->up_since, now_ms);
+    atomic_store(&b->ejected_until, 0);
+    atomic_store(&b->trial, 0);
+    lbd_log(LBD_LOG_NOTICE, "backend %s (pool \"%s\") is back: its trial connection succeeded",
+            peer->addr.text, pool);
+}
+
+void
+lbd_peer_failure(struct lbd_peer *peer, int trial, const struct lbd_passive_conf *pc,
+                 int64_t now_ms, const char *pool)
+{
+    struct lbd_shm_backend *b = peer->live;
+    uint32_t                fails, ejections;
+    int64_t                 len, zero = 0;
+
+    if (b == NULL)
+        return;
+    fails = atomic_fetch_add(&b->fails_in_row, 1) + 1;
+    if (trial) {
+        /* Still failing: open again, for longer. */
+        ejections = atomic_fetch_add(&b->ejections, 1) + 1;
+        len = (int64_t) pc->ejection << (ejections - 1 < 20 ? ejections - 1 : 20);
+        if (len > pc->max_ejection)
+            len = pc->max_ejection;
+        atomic_store(&b->ejected_until, now_ms + len);
+        atomic_store(&b->trial, 0);
+        lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\") failed its trial connection; "
+                "ejected for %lld ms (ejection %u in a row)", peer->addr.text, pool,
+                (long long) len, ejections);
+        return;
+    }
+    if (pc->failures <= 0 || fails < (uint32_t) pc->failures)
+        return;
+    /* The one worker whose CAS opens the circuit logs it. */
+    len = pc->ejection;
+    if (atomic_compare_exchange_strong(&b->ejected_until, &zero, now_ms + len)) {
+        atomic_store(&b->ejections, 1);
+        lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\") ejected for %lld ms after %u "
+                "failures in a row", peer->addr.text, pool, (long long) len, fails);
+    }
+}
