@@ -62,6 +62,8 @@ struct lbd_pool {
     unsigned                   npeers;
     const struct lbd_strategy *strategy;
     void                      *sdata;     /* the strategy's per-worker state */
+    const void                *conf;      /* the core's: its struct lbd_pool_conf, or NULL */
+    int                        backup;    /* the core's: index of the backup pool, or -1 */
 };
 
 /*

@@ -9,7 +9,10 @@
  * lbd_peer_weight(); they never read the slot themselves.
  *
  * The circuit breaker, per backend:
- *   closed     failures in a row are counted; `failures` of them open it;
+ *   closed     failures in a row are counted (a refused or timed-out
+ *              connect, or a connection the backend ended with an error);
+ *              a connection that ends cleanly clears the count; `failures`
+ *              in a row open the circuit;
  *   open       no connection until ejected_until; the ejection lasts
  *              `ejection`, doubling with each ejection in a row, up to
  *              `max_ejection`;
@@ -89,12 +92,9 @@ lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const char *p
 {
     struct lbd_shm_backend *b = peer->live;
 
-    if (b == NULL)
+    if (b == NULL || !trial)
         return;
-    if (atomic_load_explicit(&b->fails_in_row, memory_order_relaxed) != 0)
-        atomic_store_explicit(&b->fails_in_row, 0, memory_order_relaxed);
-    if (!trial)
-        return;
+    atomic_store(&b->fails_in_row, 0);
     /* The trial went through: close the circuit, ramp up again. */
     atomic_store(&b->ejections, 0);
     atomic_store(&b->up_since, now_ms);
@@ -102,6 +102,15 @@ lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const char *p
     atomic_store(&b->trial, 0);
     lbd_log(LBD_LOG_NOTICE, "backend %s (pool \"%s\") is back: its trial connection succeeded",
             peer->addr.text, pool);
+}
+
+void
+lbd_peer_ok(struct lbd_peer *peer)
+{
+    struct lbd_shm_backend *b = peer->live;
+
+    if (b != NULL && atomic_load_explicit(&b->fails_in_row, memory_order_relaxed) != 0)
+        atomic_store_explicit(&b->fails_in_row, 0, memory_order_relaxed);
 }
 
 void

@@ -19,7 +19,10 @@
  */
 int lbd_peer_claim(struct lbd_peer *peer, int64_t now_ms);
 
-/* The connection to peer was established (trial: it was the trial one). */
+/* A connection to peer ended cleanly: clear its failures in a row. */
+void lbd_peer_ok(struct lbd_peer *peer);
+
+/* The connection to peer was established; trial: it was the half-open trial (closes the circuit). */
 void lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const char *pool);
 
 /*

@@ -25,9 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lbd_log.h"
+#include "lbd_peer.h"
 #include "lbd_shm.h"
 #include "lbd_worker.h"
 
@@ -68,9 +70,15 @@ struct lbd_conn {
     struct event         timer;     /* connect timeout, then idle timeout */
     int64_t              last_ms;   /* last byte moved, loop time */
     uint64_t             tried_small;
-    uint64_t            *tried;     /* &tried_small, or a bitmap for > 64 peers */
-    unsigned             ntried;
+    uint64_t            *tried;     /* &tried_small, or a bitmap of tried_words words */
+    unsigned             tried_words;
+    unsigned             ntried;    /* connects attempted */
+    int64_t              connect_us;/* when the current connect started (us) */
+    uint64_t             key;       /* hash of the client's address */
     unsigned             connected:1;
+    unsigned             trial:1;   /* this connect is its peer's half-open trial */
+    unsigned             on_backup:1;
+    unsigned             backend_error:1;  /* ended by an error on the backend's side */
     union lbd_sockaddr   client;
     socklen_t            clientlen;
 };
@@ -103,10 +111,67 @@ peer_drop(struct lbd_conn *conn, enum lbd_outcome outcome)
         conn->pool->strategy->release(conn->pool, peer, outcome);
 }
 
+static const struct lbd_passive_conf no_passive = { 0, 10000, 300000 };
+
+static const struct lbd_passive_conf *
+pool_passive(const struct lbd_pool *pool)
+{
+    const struct lbd_pool_conf *pc = pool->conf;
+
+    return pc != NULL ? &pc->passive : &no_passive;
+}
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * The client's address as a 64-bit key (FNV-1a over the IP bytes, not the
+ * port): what hash strategies map to a backend, equal in every worker.
+ */
+static uint64_t
+client_key(const struct sockaddr *sa)
+{
+    const unsigned char *p;
+    size_t               n;
+    uint64_t             h = 0xcbf29ce484222325ULL;
+
+    if (sa->sa_family == AF_INET) {
+        p = (const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr;
+        n = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        n = 16;
+    } else {
+        return 0;
+    }
+    while (n-- > 0) {
+        h ^= *p++;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 static struct lbd_worker *
 conn_worker(const struct lbd_conn *conn)
 {
     return conn->svc->worker;
+}
+
+/*
+ * An established connection ended with an error on the backend's side (a
+ * reset): a failure for the circuit breaker, like a refused connect.  A
+ * connection that ends cleanly clears the count (conn_close).
+ */
+static void
+backend_failed(struct lbd_conn *conn)
+{
+    conn->backend_error = 1;
 }
 
 static size_t
@@ -278,6 +343,8 @@ flush(struct lbd_side *dst)
                         dst == &conn->c ? "client" : conn->peer->addr.text,
                         client_text(conn, client, sizeof(client)));
         }
+        if (dst == &conn->b)
+            backend_failed(conn);
         conn_close(conn);
         return -1;
     }
@@ -356,6 +423,8 @@ on_read(evutil_socket_t fd, short what, void *arg)
                     src == &conn->c ? "client" : conn->peer->addr.text,
                     client_text(conn, client, sizeof(client)));
     }
+    if (src == &conn->b)
+        backend_failed(conn);
     conn_close(conn);
 }
 
@@ -377,6 +446,10 @@ on_connected(struct lbd_conn *conn)
 
     conn->connected = 1;
     conn->peer->total++;
+    lbd_peer_success(conn->peer, conn->trial, loop_ms(w->base), conn->pool->name);
+    conn->trial = 0;
+    if (conn->pool->strategy->connected)
+        conn->pool->strategy->connected(conn->pool, conn->peer, now_us() - conn->connect_us);
     if (lbd_shm != NULL && conn->peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[conn->peer->slot].total, 1,
                                   memory_order_relaxed);
@@ -403,6 +476,9 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
+    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool),
+                     loop_ms(conn_worker(conn)->base), conn->pool->name);
+    conn->trial = 0;
     peer_drop(conn, LBD_PEER_CONNECT_FAILED);
     conn->peer = NULL;
 }
@@ -461,32 +537,88 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     conn_close(conn);
 }
 
-/* Pick the next untried peer and start connecting; close when none is left. */
+/*
+ * Point conn at pool index i of its snapshot with nothing tried yet.
+ * 0, or -1 when the bitmap cannot be had (out of memory).
+ */
+static int
+conn_use_pool(struct lbd_conn *conn, struct lbd_pool *pool)
+{
+    unsigned words = LBD_BITMAP_WORDS(pool->npeers ? pool->npeers : 1);
+
+    if (words > conn->tried_words) {
+        uint64_t *map = calloc(words, sizeof(uint64_t));
+
+        if (map == NULL)
+            return -1;
+        if (conn->tried != &conn->tried_small)
+            free(conn->tried);
+        conn->tried = map;
+        conn->tried_words = words;
+    }
+    memset(conn->tried, 0, conn->tried_words * sizeof(uint64_t));
+    conn->pool = pool;
+    return 0;
+}
+
+/*
+ * Pick the next untried peer and start connecting.  A connect failure tries
+ * another peer, up to the pool's `retries`; when the pool has no eligible
+ * peer at all, its backup pool (once).  When nothing is left the client is
+ * closed at once, with the reason in the log: never a hang.
+ */
 static void
 connect_next(struct lbd_conn *conn)
 {
-    struct lbd_worker *w = conn_worker(conn);
-    struct lbd_pick    ctx = {
+    struct lbd_worker          *w = conn_worker(conn);
+    const struct lbd_pool_conf *pc;
+    struct lbd_pick             ctx = {
         .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
+        .key = conn->key, .now_ms = loop_ms(w->base),
     };
 
     for (;;) {
-        struct lbd_peer *peer = conn->pool->strategy->pick(conn->pool, &ctx);
-        int              fd, on = 1;
+        struct lbd_peer *peer = NULL;
+        int              fd, on = 1, claim;
 
+        pc = conn->pool->conf;
+        if (pc == NULL || conn->ntried <= (unsigned) pc->retries)
+            peer = conn->pool->strategy->pick(conn->pool, &ctx);
+        if (peer == NULL && !conn->on_backup && conn->pool->backup >= 0) {
+            struct lbd_pool *backup = &conn->snap->pools[conn->pool->backup];
+
+            /* Nothing (more) to try here: the backup pool, with a fresh budget. */
+            lbd_log(LBD_LOG_INFO, "pool \"%s\": %s; using its backup pool \"%s\"",
+                    conn->pool->name, conn->ntried ? "every backend tried failed"
+                    : "no eligible backend", backup->name);
+            conn->on_backup = 1;
+            if (conn_use_pool(conn, backup) == 0) {
+                conn->ntried = 0;
+                ctx.tried = conn->tried;
+                continue;
+            }
+        }
         if (peer == NULL) {
             char client[64];
             lbd_log(LBD_LOG_ERROR, "service \"%s\": no backend of pool \"%s\" took the "
-                    "connection from %s (tried %u of %u); closing it",
+                    "connection from %s (tried %u of %u%s); closing it",
                     conn->svc->conf->name, conn->pool->name,
                     client_text(conn, client, sizeof(client)), conn->ntried,
-                    conn->pool->npeers);
+                    conn->pool->npeers,
+                    conn->ntried == 0 ? ": none is eligible (down, ejected or drained)"
+                    : pc != NULL && conn->ntried > (unsigned) pc->retries ? ", retries used up"
+                    : "");
             conn_close(conn);
             return;
         }
         lbd_bit_set(conn->tried, peer->index);
+        /* An ejected peer's one trial may already be out (another worker's). */
+        if ((claim = lbd_peer_claim(peer, ctx.now_ms)) == LBD_PEER_CLAIM_NONE)
+            continue;
+        conn->trial = claim == LBD_PEER_CLAIM_TRIAL;
         conn->ntried++;
         conn->peer = peer;
+        conn->connect_us = now_us();
         peer_hold(conn, peer);
 
         fd = socket(peer->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -540,22 +672,20 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
     conn->svc = svc;
     conn->snap = w->snap;
     lbd_snapshot_ref(conn->snap);
-    conn->pool = &conn->snap->pools[pool];
     conn->tried = &conn->tried_small;
-    if (conn->pool->npeers > 64) {
-        conn->tried = calloc(LBD_BITMAP_WORDS(conn->pool->npeers), sizeof(uint64_t));
-        if (conn->tried == NULL) {
-            lbd_snapshot_unref(conn->snap);
-            free(conn);
-            close(fd);
-            lbd_worker_conn_closed(w);
-            return;
-        }
+    conn->tried_words = 1;
+    if (conn_use_pool(conn, &conn->snap->pools[pool]) == -1) {
+        lbd_snapshot_unref(conn->snap);
+        free(conn);
+        close(fd);
+        lbd_worker_conn_closed(w);
+        return;
     }
     if (salen > sizeof(conn->client))
         salen = sizeof(conn->client);
     memcpy(&conn->client, sa, salen);
     conn->clientlen = salen;
+    conn->key = client_key(&conn->client.sa);
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     conn->c.conn = conn;
@@ -593,8 +723,14 @@ conn_close(struct lbd_conn *conn)
     if (conn->b.out)
         buf_put(w, conn->b.out);
 
-    if (conn->peer != NULL)
+    if (conn->peer != NULL) {
+        if (conn->connected && conn->backend_error)
+            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), loop_ms(w->base),
+                             conn->pool->name);
+        else if (conn->connected)
+            lbd_peer_ok(conn->peer);
         peer_drop(conn, conn->connected ? LBD_PEER_OK : LBD_PEER_CONNECT_FAILED);
+    }
 
     if (conn->prev)
         conn->prev->next = conn->next;

@@ -75,6 +75,8 @@ pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp, const struct lb
         n++;
     }
     pool->npeers = n;
+    pool->conf = pc;
+    pool->backup = -1;
     pool->strategy = lbd_strategy_find(rp->strategy);
     if (pool->strategy == NULL) {
         /* The registry knows a strategy this build lacks (a downgrade). */
@@ -108,6 +110,14 @@ lbd_snapshot_build(const struct lbd_conf *conf, const struct lbd_reg_state *stat
         snap->npools = i + 1;
         if (pool_build(&snap->pools[i], &state->pools[i], conf) == -1)
             goto failed;
+    }
+    /* Backup pools, by name, within this snapshot. */
+    for (unsigned i = 0; i < snap->npools; i++) {
+        const struct lbd_pool_conf *pc = snap->pools[i].conf;
+
+        for (unsigned j = 0; pc != NULL && pc->backup != NULL && j < snap->npools; j++)
+            if (j != i && strcmp(snap->pools[j].name, pc->backup) == 0)
+                snap->pools[i].backup = (int) j;
     }
     for (unsigned i = 0; i < conf->nservices; i++) {
         snap->service_pool[i] = -1;
