@@ -384,7 +384,7 @@ warn_unchangeable(const struct lbd_conf *old, const struct lbd_conf *conf)
  * connection is closed before returning: none may cross a fork.
  */
 static int
-registry_follow(const struct lbd_conf *conf)
+registry_follow(const struct lbd_conf *conf, int starting)
 {
     struct lbd_registry  *reg = NULL;
     struct lbd_reg_state *state = NULL;
@@ -411,6 +411,9 @@ registry_follow(const struct lbd_conf *conf)
 
             if (b->slot >= 0 && atomic_load(&lbd_shm->backends[b->slot].id) != b->id)
                 lbd_shm_backend_reset(lbd_shm, (unsigned) b->slot, b->id);
+            /* Slow start is for a backend that joins running traffic, not for all at boot. */
+            if (b->slot >= 0 && starting)
+                atomic_store(&lbd_shm->backends[b->slot].up_since, 0);
         }
     lbd_shm_publish(lbd_shm, state->generation);
     lbd_log(LBD_LOG_INFO, "registry \"%s\" follows %s: generation %llu",
@@ -515,7 +518,7 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
         lbd_conf_free(next.conf);
         return;
     }
-    if (registry_follow(next.conf) == -1) {
+    if (registry_follow(next.conf, 0) == -1) {
         if (same_workers) {
             lbd_log(LBD_LOG_ERROR, "reload failed, keeping the running configuration: "
                     "the registry cannot follow the file");
@@ -631,7 +634,7 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
         return 1;
     if (lbd_listeners_open(cycle, NULL) == -1)
         return 1;
-    if (lbd_shm_create() == -1 || registry_follow(conf) == -1)
+    if (lbd_shm_create() == -1 || registry_follow(conf, 1) == -1)
         return 1;
     if (!opt->foreground && lbd_proc_daemonize() == -1)
         return 1;

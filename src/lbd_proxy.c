@@ -121,6 +121,19 @@ pool_passive(const struct lbd_pool *pool)
     return pc != NULL ? &pc->passive : &no_passive;
 }
 
+/*
+ * CLOCK_MONOTONIC in ms, the clock of every time in shared memory
+ * (ejections, slow start): the coarse one is a vDSO read, no system call.
+ */
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t
 now_us(void)
 {
@@ -446,7 +459,7 @@ on_connected(struct lbd_conn *conn)
 
     conn->connected = 1;
     conn->peer->total++;
-    lbd_peer_success(conn->peer, conn->trial, loop_ms(w->base), conn->pool->name);
+    lbd_peer_success(conn->peer, conn->trial, mono_ms(), conn->pool->name);
     conn->trial = 0;
     if (conn->pool->strategy->connected)
         conn->pool->strategy->connected(conn->pool, conn->peer, now_us() - conn->connect_us);
@@ -476,8 +489,8 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
-    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool),
-                     loop_ms(conn_worker(conn)->base), conn->pool->name);
+    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool), mono_ms(),
+                     conn->pool->name);
     conn->trial = 0;
     peer_drop(conn, LBD_PEER_CONNECT_FAILED);
     conn->peer = NULL;
@@ -574,7 +587,7 @@ connect_next(struct lbd_conn *conn)
     const struct lbd_pool_conf *pc;
     struct lbd_pick             ctx = {
         .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
-        .key = conn->key, .now_ms = loop_ms(w->base),
+        .key = conn->key, .now_ms = mono_ms(),
     };
 
     for (;;) {
@@ -725,7 +738,7 @@ conn_close(struct lbd_conn *conn)
 
     if (conn->peer != NULL) {
         if (conn->connected && conn->backend_error)
-            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), loop_ms(w->base),
+            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), mono_ms(),
                              conn->pool->name);
         else if (conn->connected)
             lbd_peer_ok(conn->peer);
