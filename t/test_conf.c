@@ -532,6 +532,65 @@ empty_lists(void **state)
     expect_error("pools = ();\n" SERVICES, 1, "\"pools\" must hold at least one pool");
 }
 
+/* A pool's health checks, passive detection, slow start, retries and backup. */
+static void
+pool_health_and_passive(void **state)
+{
+#define P1 SERVICES "pools = ( { name = \"p\"; "
+#define P2 " backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n"
+    struct lbd_conf *conf = load_ok(P1 "health_check = { type = \"http\"; interval = \"500ms\";"
+                                    " timeout = \"200ms\"; rise = 1; fall = 4; path = \"/h\";"
+                                    " status = \"204\"; body = \"ok\"; };"
+                                    " passive = { failures = 2; ejection = \"1s\"; };"
+                                    " slow_start = \"5s\"; retries = 0;" P2);
+
+    assert_int_equal(conf->pools[0].check.type, LBD_CHECK_HTTP);
+    assert_int_equal(conf->pools[0].check.interval, 500);
+    assert_int_equal(conf->pools[0].check.timeout, 200);
+    assert_int_equal(conf->pools[0].check.rise, 1);
+    assert_int_equal(conf->pools[0].check.fall, 4);
+    assert_string_equal(conf->pools[0].check.method, "GET");
+    assert_string_equal(conf->pools[0].check.path, "/h");
+    assert_int_equal(conf->pools[0].check.status_min, 204);
+    assert_int_equal(conf->pools[0].check.status_max, 204);
+    assert_string_equal(conf->pools[0].check.body, "ok");
+    assert_int_equal(conf->pools[0].passive.failures, 2);
+    assert_int_equal(conf->pools[0].passive.ejection, 1000);
+    assert_int_equal(conf->pools[0].passive.max_ejection, 300000);
+    assert_int_equal(conf->pools[0].slow_start, 5000);
+    assert_int_equal(conf->pools[0].retries, 0);
+    lbd_conf_free(conf);
+
+    /* defaults */
+    conf = load_ok(SERVICES POOLS);
+    assert_int_equal(conf->pools[0].check.type, LBD_CHECK_NONE);
+    assert_int_equal(conf->pools[0].passive.failures, 5);
+    assert_int_equal(conf->pools[0].retries, 3);
+    assert_int_equal(conf->pools[0].backup_index, -1);
+    lbd_conf_free(conf);
+
+    expect_error(P1 "health_check = { type = \"icmp\"; };" P2, 2, "must be \"tcp\" or \"http\"");
+    expect_error(P1 "health_check = { interval = \"1s\"; };" P2, 2,
+                 "missing required key \"health_check.type\"");
+    expect_error(P1 "health_check = { type = \"tcp\"; interval = \"1s\"; timeout = \"2s\"; };"
+                 P2, 2, "must be shorter than");
+    expect_error(P1 "health_check = { type = \"tcp\"; path = \"/x\"; };" P2, 2,
+                 "apply to type \"http\" only");
+    expect_error(P1 "health_check = { type = \"http\"; status = \"600\"; };" P2, 2,
+                 "must be a status or a range");
+    expect_error(P1 "health_check = { type = \"http\"; path = \"no-slash\"; };" P2, 2,
+                 "must start with \"/\"");
+    expect_error(P1 "health_check = { type = \"http\"; method = \"get\"; };" P2, 2,
+                 "must be an HTTP method");
+    expect_error(P1 "passive = { ejection = \"10s\"; max_ejection = \"1s\"; };" P2, 2,
+                 "must not be shorter");
+    expect_error(P1 "backup = \"nope\";" P2, 2, "backup pool \"nope\" is not defined");
+    expect_error(P1 "backup = \"p\";" P2, 2, "is the pool itself");
+    expect_error(P1 "retries = 101;" P2, 2, "retries");
+#undef P1
+#undef P2
+}
+
 /* A pool may start empty: its backends come from the admin API. */
 static void
 pool_without_backends(void **state)
@@ -840,6 +899,7 @@ main(void)
         cmocka_unit_test(empty_lists),
         cmocka_unit_test(too_many_backends),
         cmocka_unit_test(pool_without_backends),
+        cmocka_unit_test(pool_health_and_passive),
         cmocka_unit_test(registry_and_admin),
         cmocka_unit_test(duplicates),
         cmocka_unit_test(bad_references),
