@@ -141,8 +141,9 @@ lbd__load(const struct lbd_peer *p)
  * (load_a + 1) / w_a < (load_b + 1) / w_b, cross-multiplied, no division.
  * The + 1 counts the connection about to be made, as HAProxy's leastconn
  * does: between idle peers the heavier wins, and the spread over weights is
- * exact (weights 1:2:3 give 1, 2, 3 connections out of every 6 picks, the
- * D'Hondt apportionment).  Loads from lbd__load, weights >= 1.
+ * exact (from idle, with nothing closing, weights 1:2:3 hold exactly k, 2k
+ * and 3k after 6k picks: the D'Hondt apportionment).  Loads from lbd__load,
+ * weights >= 1.
  */
 static inline int
 lbd__less_loaded(int64_t load_a, int64_t w_a, int64_t load_b, int64_t w_b)

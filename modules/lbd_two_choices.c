@@ -8,13 +8,14 @@
  * itself a random peer.  With one candidate, that one.
  *
  * Why: n connections thrown at m backends at random leave the busiest
- * about sqrt(2 (n/m) ln m) above the mean; choosing the less loaded of two
- * random ones cuts that to about ln ln m / ln 2 (Azar, Broder, Karlin and
- * Upfal, "Balanced allocations", 1994), nearly what least_conn achieves,
- * while the randomness keeps workers whose view of the counts lags a
- * little from all rushing to the same least loaded peer.  The more loaded
- * of the two is never chosen, so the most loaded peer of a pool is never
- * chosen while another candidate is less loaded.
+ * about sqrt(2 (n/m) ln m) above the mean (n >> m); choosing the less loaded of two
+ * random ones cuts that to about ln ln m / ln 2, whatever n (Azar, Broder,
+ * Karlin and Upfal, "Balanced allocations", 1994, for n = m; Berenbrink,
+ * Czumaj, Steger and Voecking, 2000, for n >> m), nearly what least_conn
+ * achieves, while the randomness keeps workers whose view of the counts
+ * lags a little from all rushing to the same least loaded peer.  The more
+ * loaded of the two is never chosen, so a peer more loaded (by weight) than
+ * every other candidate is never chosen at all.
  *
  * State: a struct lbd__rand (8 bytes) per pool per worker, seeded at init
  * (see lbd_strategy_util.h, LBD_RANDOM_SEED for tests).  pick() is two
