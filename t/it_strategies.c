@@ -395,7 +395,7 @@ held_run(const char *strategy, long *gap_sum)
  *   final gap of two_choices > 12:       probability 1.2e-11;
  *   sum over the run of two_choices' gap >= random's:  2.4e-14.
  * Comparing final gaps instead (two_choices <= random) would fail about
- * once in 750 runs: random ends with a gap <= 3 3.5% of the time.
+ * once in 750 runs: random ends with a gap of 3 or less 3.5% of the time.
  */
 static void
 test_two_choices_balance(void **state)
