@@ -692,9 +692,9 @@ bad_references(void **state)
                  "  pool = \"nope\"; } );\n" POOLS,
                  2, "service \"web\": pool \"nope\" is not defined");
     expect_error(SERVICES
-                 "pools = ( { name = \"p\"; strategy = \"least_conn\";\n"
+                 "pools = ( { name = \"p\"; strategy = \"no_such_strategy\";\n"
                  "  backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n",
-                 2, "pool \"p\": unknown strategy \"least_conn\"");
+                 2, "pool \"p\": unknown strategy \"no_such_strategy\"");
     expect_error("user = \"lbd-no-such-user\";\n" SERVICES POOLS,
                  1, "no user \"lbd-no-such-user\"");
     expect_error("group = \"lbd-no-such-group\";\n" SERVICES POOLS,
