@@ -4,7 +4,9 @@
  * 2016, section 3.4).
  *
  * init() fills a lookup table of M entries (M prime) with peer indexes;
- * pick() returns table[key % M].  Each peer has its own permutation of the
+ * pick() returns table[mix(key) % M], where mix is a splitmix64 finalizer:
+ * the key may come from anywhere (a hash of the client's address today, a
+ * header or a cookie tomorrow) and need not be well mixed itself.  Each peer has its own permutation of the
  * table's entries, (offset + j * skip) % M for j = 0, 1, 2..., with offset
  * and skip derived from a hash of its address text, the one identity every
  * worker (and every generation of the registry) agrees on; its position in
@@ -243,7 +245,7 @@ hash_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
 
     if (st == NULL || st->m == 0)
         return NULL;
-    slot = (uint32_t) (ctx->key % st->m);
+    slot = (uint32_t) (mix64(ctx->key) % st->m);
     i = entry(st, slot);
     if (usable(pool, i, ctx))
         return &pool->peers[i];
@@ -252,7 +254,7 @@ hash_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
      * The key's own walk: a skip of its own, so two keys that share an entry
      * part ways at once, and a prime M, so the walk visits every entry.
      */
-    skip = (uint32_t) (mix64(ctx->key) % (st->m - 1)) + 1;
+    skip = (uint32_t) (mix64(ctx->key ^ 0x736b6970ULL) % (st->m - 1)) + 1;
     for (int probe = 0; probe < HASH_PROBES; probe++) {
         slot = (uint32_t) (((uint64_t) slot + skip) % st->m);
         i = entry(st, slot);
@@ -261,7 +263,7 @@ hash_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
     }
 
     /* Nearly every entry unusable: any usable peer, still by key. */
-    start = (unsigned) (ctx->key % pool->npeers);
+    start = (unsigned) (mix64(ctx->key) % pool->npeers);
     for (unsigned k = 0; k < pool->npeers; k++) {
         i = (start + k) % pool->npeers;
         if (usable(pool, i, ctx))

@@ -67,6 +67,7 @@ struct lbd_conn {
     struct lbd_side      c, b;      /* client, backend */
     struct event         timer;     /* connect timeout, then idle timeout */
     int64_t              last_ms;   /* last byte moved, loop time */
+    int64_t              connect_ns;/* the current connect() started, CLOCK_MONOTONIC */
     uint64_t             tried_small;
     uint64_t            *tried;     /* &tried_small, or a bitmap for > 64 peers */
     unsigned             ntried;
@@ -376,6 +377,9 @@ on_connected(struct lbd_conn *conn)
     struct lbd_worker *w = conn_worker(conn);
 
     conn->connected = 1;
+    if (conn->pool->strategy->connected)
+        conn->pool->strategy->connected(conn->pool, conn->peer,
+                                        (lbd_shm_now_ns() - conn->connect_ns) / 1000);
     conn->peer->total++;
     if (lbd_shm != NULL && conn->peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[conn->peer->slot].total, 1,
@@ -461,6 +465,38 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     conn_close(conn);
 }
 
+/*
+ * The key hash strategies balance on: FNV-1a 64 of the client's IP address
+ * (4 bytes for IPv4, also when it comes IPv4-mapped; 16 for IPv6), not its
+ * port, so every connection from one address has the same key.
+ */
+static uint64_t
+client_key(const struct lbd_conn *conn)
+{
+    const unsigned char *p;
+    size_t               n;
+    uint64_t             h = 0xcbf29ce484222325ULL;
+
+    if (conn->client.sa.sa_family == AF_INET) {
+        p = (const unsigned char *) &conn->client.in.sin_addr;
+        n = 4;
+    } else if (conn->client.sa.sa_family == AF_INET6) {
+        p = (const unsigned char *) &conn->client.in6.sin6_addr;
+        n = 16;
+        if (IN6_IS_ADDR_V4MAPPED(&conn->client.in6.sin6_addr)) {
+            p += 12;
+            n = 4;
+        }
+    } else {
+        return 0;
+    }
+    while (n-- > 0) {
+        h ^= *p++;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 /* Pick the next untried peer and start connecting; close when none is left. */
 static void
 connect_next(struct lbd_conn *conn)
@@ -468,6 +504,7 @@ connect_next(struct lbd_conn *conn)
     struct lbd_worker *w = conn_worker(conn);
     struct lbd_pick    ctx = {
         .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
+        .key = client_key(conn), .now_ms = lbd_shm_now_ns() / 1000000,
     };
 
     for (;;) {
@@ -499,6 +536,7 @@ connect_next(struct lbd_conn *conn)
         conn->b.fd = fd;
         event_assign(&conn->b.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->b);
 
+        conn->connect_ns = lbd_shm_now_ns();
         if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
             on_connected(conn);
             return;
