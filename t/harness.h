@@ -205,6 +205,7 @@ struct h_conf {
     const char *more_services;  /* more elements of services = ( ), or NULL */
     const char *more_pools;     /* more elements of pools = ( ), or NULL */
     const char *registry;       /* the registry file; NULL: "<tmpdir>/lbd.db" */
+    const char *strategy;       /* pool "p"'s strategy; NULL: "round_robin" */
 };
 
 /*

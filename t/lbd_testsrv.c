@@ -1,7 +1,7 @@
 /*
  * lbd_testsrv.c - a real backend server for lbd's tests and demo.
  *
- *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]
+ *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -d MS] [-p PIDFILE] [-v]
  *
  * Default mode: the client's first line (ending in \n, at most 128 bytes;
  * an unterminated line at EOF counts too) is a command:
@@ -17,6 +17,12 @@
  * -b (banner): on accept send "NAME\n" at once, then echo like ECHO.
  * -x (blackhole): listen with backlog 0 and never accept: once the queue
  *    holds one connection the kernel drops further SYNs and connects hang.
+ * -d MS (drip): listen with backlog 0 and accept one connection every MS
+ *    milliseconds.  While a connection waits in the one-place queue the
+ *    kernel drops new SYNs, and the client's kernel sends its SYN again 1 s
+ *    later (then 3 s, 7 s... after the first): a client that connects while
+ *    another connection waits sees its connect take a second or more, a
+ *    slow backend as the client's kernel measures it.
  *
  * Memory per connection is bounded: the server stops reading while a
  * connection's output holds more than HIGH_WATER bytes, and SOURCE only
@@ -455,6 +461,22 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     }
 }
 
+/* -d: one connection from the queue per tick, if one waits. */
+static void
+on_drip(evutil_socket_t lfd, short what, void *arg)
+{
+    struct srv             *s = arg;
+    struct sockaddr_storage ss;
+    socklen_t               len = sizeof(ss);
+    int                     fd = accept4(lfd, (struct sockaddr *) &ss, &len,
+                                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd != -1)
+        on_accept(NULL, fd, (struct sockaddr *) &ss, (int) len, s);
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        fprintf(stderr, "lbd-testsrv: accept: %s\n", strerror(errno));
+}
+
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
@@ -515,7 +537,8 @@ write_pid_file(const char *path)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]\n");
+    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -d MS] [-p PIDFILE] "
+            "[-v]\n");
 }
 
 int
@@ -523,25 +546,26 @@ main(int argc, char **argv)
 {
     struct srv              s = { .name = "testsrv" };
     const char             *listen_on = NULL, *pid_file = NULL;
-    int                     blackhole = 0, c, fd = -1, one = 1, rc = 1;
+    int                     blackhole = 0, drip_ms = 0, c, fd = -1, one = 1, rc = 1;
     struct addrinfo        *ai = NULL;
     struct evconnlistener  *l = NULL;
-    struct event           *sigterm = NULL, *sigint = NULL;
+    struct event           *sigterm = NULL, *sigint = NULL, *drip = NULL;
     struct rlimit           rl;
 
-    while ((c = getopt(argc, argv, "l:n:bxp:vh")) != -1) {
+    while ((c = getopt(argc, argv, "l:n:bxd:p:vh")) != -1) {
         switch (c) {
         case 'l': listen_on = optarg; break;
         case 'n': s.name = optarg; break;
         case 'b': s.banner = 1; break;
         case 'x': blackhole = 1; break;
+        case 'd': drip_ms = atoi(optarg); break;
         case 'p': pid_file = optarg; break;
         case 'v': s.verbose = 1; break;
         case 'h': usage(); return 0;
         default:  usage(); return 2;
         }
     }
-    if (listen_on == NULL || optind != argc) {
+    if (listen_on == NULL || optind != argc || drip_ms < 0 || (drip_ms > 0 && blackhole)) {
         usage();
         return 2;
     }
@@ -567,11 +591,19 @@ main(int argc, char **argv)
     if (fd == -1
         || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
         || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1
-        || listen(fd, blackhole ? 0 : 4096) == -1) {
+        || listen(fd, blackhole || drip_ms > 0 ? 0 : 4096) == -1) {
         fprintf(stderr, "lbd-testsrv: listen on %s: %s\n", listen_on, strerror(errno));
         goto out;
     }
-    if (!blackhole) {
+    if (drip_ms > 0) {
+        struct timeval tv = { drip_ms / 1000, (drip_ms % 1000) * 1000 };
+
+        drip = event_new(s.base, fd, EV_PERSIST, on_drip, &s);
+        if (drip == NULL || event_add(drip, &tv) == -1) {
+            fprintf(stderr, "lbd-testsrv: cannot set the drip timer\n");
+            goto out;
+        }
+    } else if (!blackhole) {
         l = evconnlistener_new(s.base, on_accept, &s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
         if (l == NULL) {
             fprintf(stderr, "lbd-testsrv: evconnlistener_new failed\n");
@@ -603,6 +635,8 @@ out:
         event_free(sigterm);
     if (sigint != NULL)
         event_free(sigint);
+    if (drip != NULL)
+        event_free(drip);
     if (l != NULL)
         evconnlistener_free(l);
     if (fd != -1)
