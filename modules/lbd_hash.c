@@ -123,7 +123,9 @@ struct fill {
     const struct lbd_peer *peer;
     uint32_t               offset, skip;
     uint32_t               next;        /* position in its permutation */
-    int64_t                credit;      /* weighted turns */
+    uint32_t               turns;       /* entries it took */
+    uint32_t               weight;      /* >= 1 */
+    unsigned               order;       /* rank of its address text */
 };
 
 static int
@@ -140,12 +142,52 @@ fill_cmp(const void *a, const void *b)
     return c;
 }
 
-/* Maglev's population of the table (the paper's Pseudocode 1), weighted. */
-static void
-populate(struct hash_state *st, struct fill *f, unsigned n)
+/*
+ * Whose turn comes first: a peer of weight w takes its k-th turn at time
+ * k / w, so over any stretch of the fill each peer takes turns in proportion
+ * to its weight; equal times go in address order.  With equal weights that
+ * is Maglev's plain round of turns.
+ */
+static int
+turn_before(const struct fill *a, const struct fill *b)
 {
-    uint32_t m = st->m, filled = 0;
-    int      maxw = 1;
+    uint64_t ta = (uint64_t) (a->turns + 1) * b->weight;
+    uint64_t tb = (uint64_t) (b->turns + 1) * a->weight;
+
+    return ta != tb ? ta < tb : a->order < b->order;
+}
+
+/* Restore the heap below position i (a min-heap on turn_before). */
+static void
+sift_down(struct fill **heap, unsigned n, unsigned i)
+{
+    for (;;) {
+        unsigned l = 2 * i + 1, r = l + 1, min = i;
+        struct fill *t;
+
+        if (l < n && turn_before(heap[l], heap[min]))
+            min = l;
+        if (r < n && turn_before(heap[r], heap[min]))
+            min = r;
+        if (min == i)
+            return;
+        t = heap[i];
+        heap[i] = heap[min];
+        heap[min] = t;
+        i = min;
+    }
+}
+
+/*
+ * Maglev's population of the table (the paper's Pseudocode 1): peers take
+ * turns, each claiming the next entry of its permutation that is still
+ * free.  Weighted: the turns are ordered by turn_before, through a heap, so
+ * the fill costs O(M log n) whatever the weights.
+ */
+static void
+populate(struct hash_state *st, struct fill *f, struct fill **heap, unsigned n)
+{
+    uint32_t m = st->m;
     uint32_t none = st->wide ? UINT32_MAX : UINT16_MAX;
 
     for (uint32_t i = 0; i < m; i++) {
@@ -154,30 +196,28 @@ populate(struct hash_state *st, struct fill *f, unsigned n)
         else
             ((uint16_t *) st->table)[i] = (uint16_t) none;
     }
-    for (unsigned i = 0; i < n; i++)
-        if (f[i].peer->weight > maxw)
-            maxw = f[i].peer->weight;
+    for (unsigned i = 0; i < n; i++) {
+        f[i].order = i;
+        f[i].weight = f[i].peer->weight > 0 ? (uint32_t) f[i].peer->weight : 1;
+        heap[i] = &f[i];
+    }
+    for (unsigned i = n / 2; i-- > 0;)
+        sift_down(heap, n, i);
 
-    while (filled < m) {
-        for (unsigned i = 0; i < n && filled < m; i++) {
-            uint32_t slot;
-            int      w = f[i].peer->weight > 0 ? f[i].peer->weight : 1;
+    for (uint32_t filled = 0; filled < m; filled++) {
+        struct fill *p = heap[0];
+        uint32_t     slot;
 
-            /* A peer of weight w takes w turns for every maxw rounds. */
-            f[i].credit += w;
-            if (f[i].credit < maxw)
-                continue;
-            f[i].credit -= maxw;
-            do {
-                slot = (uint32_t) ((f[i].offset + (uint64_t) f[i].next * f[i].skip) % m);
-                f[i].next++;
-            } while (entry(st, slot) != none);
-            if (st->wide)
-                ((uint32_t *) st->table)[slot] = f[i].peer->index;
-            else
-                ((uint16_t *) st->table)[slot] = (uint16_t) f[i].peer->index;
-            filled++;
-        }
+        do {
+            slot = (uint32_t) ((p->offset + (uint64_t) p->next * p->skip) % m);
+            p->next++;
+        } while (entry(st, slot) != none);
+        if (st->wide)
+            ((uint32_t *) st->table)[slot] = p->peer->index;
+        else
+            ((uint16_t *) st->table)[slot] = (uint16_t) p->peer->index;
+        p->turns++;
+        sift_down(heap, n, 0);
     }
 }
 
@@ -186,6 +226,7 @@ hash_init(struct lbd_pool *pool)
 {
     struct hash_state *st;
     struct fill       *f;
+    struct fill      **heap;
     unsigned           n = pool->npeers;
 
     st = calloc(1, sizeof(*st));
@@ -198,7 +239,9 @@ hash_init(struct lbd_pool *pool)
     st->wide = n > UINT16_MAX - 1;
     st->table = malloc((size_t) st->m * (st->wide ? sizeof(uint32_t) : sizeof(uint16_t)));
     f = calloc(n, sizeof(*f));
-    if (st->table == NULL || f == NULL) {
+    heap = calloc(n, sizeof(*heap));
+    if (st->table == NULL || f == NULL || heap == NULL) {
+        free(heap);
         free(f);
         free(st->table);
         free(st);
@@ -213,7 +256,8 @@ hash_init(struct lbd_pool *pool)
         f[i].skip = (uint32_t) (hash_text(id, 0x736b6970ULL) % (st->m - 1)) + 1;
     }
     qsort(f, n, sizeof(*f), fill_cmp);
-    populate(st, f, n);
+    populate(st, f, heap, n);
+    free(heap);
     free(f);
     return LBD_OK;
 }
