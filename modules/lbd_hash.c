@@ -4,25 +4,25 @@
  * 2016, section 3.4).
  *
  * init() fills a lookup table of M entries (M prime) with peer indexes;
- * pick() returns table[mix(key) % M], where mix is a splitmix64 finalizer:
- * the key may come from anywhere (a hash of the client's address today, a
- * header or a cookie tomorrow) and need not be well mixed itself.  Each peer has its own permutation of the
- * table's entries, (offset + j * skip) % M for j = 0, 1, 2..., with offset
- * and skip derived from a hash of its address text, the one identity every
- * worker (and every generation of the registry) agrees on; its position in
- * the pool does not matter, and the peers are visited in the order of their
+ * pick() returns table[mix(key) % M], mix being a splitmix64 finalizer: the
+ * key may come from anywhere (a hash of the client's address today, a header
+ * or a cookie tomorrow) and need not be well mixed itself.  Each peer has
+ * its own permutation of the entries, (offset + j * skip) % M for j = 0, 1,
+ * 2..., offset and skip derived from a hash of its address text: the one
+ * identity every worker, and every generation of the registry, agrees on.
+ * Its position in the pool does not matter; ties go in the order of the
  * address texts.  Peers take turns claiming the next entry of their own
  * permutation that is still free, until the table is full.  So:
  *
- *   - the same peers, with the same weights, give the same table in every
+ *   - the same peers with the same weights give the same table in every
  *     worker: a key lands on the same backend whichever worker accepts it;
  *   - each peer owns a share of the entries proportional to its configured
- *     weight (Maglev's weighted variant: a peer takes a turn each time its
- *     accumulated weight reaches the largest weight, as Envoy does), within
- *     about one entry;
- *   - adding or removing a peer changes the entries of that peer, and only a
- *     few others: Maglev trades perfect consistency for that exact balance.
- *     t/test_hash.c measures how few.
+ *     weight, within an entry or so (weighted turns: a peer of weight w takes
+ *     its k-th turn at time k / w; equal weights give Maglev's plain rounds);
+ *   - adding or removing a peer changes the entries of that peer, and a few
+ *     others: Maglev trades perfect consistency for that exact balance.
+ *     t/test_hash.c measures how few (removing 1 of 3, 5, 10 peers moves at
+ *     most 0.00%, 0.14%, 0.35% of the keys between the remaining ones).
  *
  * The table is built from the configured weights, not lbd_peer_weight():
  * slow start changes that one with time, and two workers building their
@@ -30,17 +30,19 @@
  * ramp a backend under this strategy.
  *
  * Peers that are drained, down or ejected keep their entries: being
- * ineligible is a state that changes without a new pool, and a key whose
- * entry names an ineligible (or already tried) peer walks its own probe
- * sequence through the table, (key + i * skip(key)) % M, to the first entry
- * whose peer it may use.  Its keys therefore spread over the others in
- * proportion to their weights, the keys of every other peer stay where they
- * were, and when the peer comes back its keys come back with it.
+ * ineligible is a state that changes without a new pool.  A key whose entry
+ * names an ineligible (or already tried) peer walks its own probe sequence
+ * through the table, (slot + i * skip(key)) % M, to the first entry whose
+ * peer it may use.  Its keys therefore spread over the others in proportion
+ * to their weights, the keys of every other peer stay where they were, and
+ * when the peer comes back its keys come back with it.
  *
- * Memory: M entries of 2 bytes (4 above 65,535 peers) per pool per worker,
- * M = the smallest prime >= max(65,537, 100 * npeers), at most 1,000,003;
- * 128 KiB for any pool up to 655 peers.  init() is O(M log M); pick() is
- * O(1) while most entries are usable and allocates nothing.
+ * Memory: M entries of 2 bytes (4 from 65,535 peers up) per pool per worker,
+ * M = the smallest prime >= max(65,537, 100 * npeers), at most 1,000,003:
+ * 128 KiB for any pool up to 655 peers.  init() is O(M log M): 3 to 25 ms
+ * up to 1,000 peers, 400 ms for 10,000 (measured at -O2; it runs in the
+ * worker, when a snapshot is built).  pick() is O(1) while most entries are usable and
+ * allocates nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +56,7 @@
 
 struct hash_state {
     uint32_t  m;        /* table size, prime */
-    int       wide;     /* entries are uint32_t (more than 65,535 peers) */
+    int       wide;     /* entries are uint32_t (65,535 peers or more) */
     void     *table;    /* m entries: peer indexes */
 };
 
