@@ -160,6 +160,11 @@ client_key(const struct sockaddr *sa)
     } else if (sa->sa_family == AF_INET6) {
         p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
         n = 16;
+        /* An IPv4 client seen through an IPv6 socket keys as itself. */
+        if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *) sa)->sin6_addr)) {
+            p += 12;
+            n = 4;
+        }
     } else {
         return 0;
     }
@@ -631,7 +636,6 @@ connect_next(struct lbd_conn *conn)
         conn->trial = claim == LBD_PEER_CLAIM_TRIAL;
         conn->ntried++;
         conn->peer = peer;
-        conn->connect_us = now_us();
         peer_hold(conn, peer);
 
         fd = socket(peer->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -644,6 +648,7 @@ connect_next(struct lbd_conn *conn)
         conn->b.fd = fd;
         event_assign(&conn->b.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->b);
 
+        conn->connect_us = now_us();
         if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
             on_connected(conn);
             return;

@@ -1,7 +1,7 @@
 /*
  * lbd_testsrv.c - a real backend server for lbd's tests and demo.
  *
- *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]
+ *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-p PIDFILE] [-v]
  *
  * Default mode: the client's first line (ending in \n, at most 128 bytes;
  * an unterminated line at EOF counts too) is a command:
@@ -17,6 +17,14 @@
  * -b (banner): on accept send "NAME\n" at once, then echo like ECHO.
  * -x (blackhole): listen with backlog 0 and never accept: once the queue
  *    holds one connection the kernel drops further SYNs and connects hang.
+ * -g (gate): listen with backlog 0 (a queue of one) and accept as usual,
+ *    until SIGUSR1 closes the gate: the server stops accepting and connects
+ *    to itself, and that "plug" fills the queue, so the kernel drops every
+ *    SYN that comes; the client's kernel sends it again after 1 s (then 3 s,
+ *    7 s... after the first).  SIGUSR2 opens the gate: the plug goes, the
+ *    queue is drained and accepting goes on.  A connect started while the
+ *    gate is closed, the gate opened before its second SYN, takes a second:
+ *    a slow backend as the client's kernel measures it.
  *
  * Memory per connection is bounded: the server stops reading while a
  * connection's output holds more than HIGH_WATER bytes, and SOURCE only
@@ -67,6 +75,9 @@ enum state {
 
 struct srv {
     struct event_base *base;
+    struct evconnlistener *listener;
+    const struct addrinfo *ai;     /* where we listen: -g connects its plug there */
+    int                plug;        /* -g: the plug's client socket, -1: gate open */
     const char        *name;
     int                banner;
     int                verbose;
@@ -455,6 +466,36 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     }
 }
 
+/* -g, SIGUSR1: close the gate (stop accepting, fill the queue with a plug). */
+static void
+on_gate_close(evutil_socket_t sig, short what, void *arg)
+{
+    struct srv *s = arg;
+
+    if (s->plug != -1)
+        return;
+    evconnlistener_disable(s->listener);
+    s->plug = socket(s->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->plug == -1 || (connect(s->plug, s->ai->ai_addr, s->ai->ai_addrlen) == -1
+                          && errno != EINPROGRESS))
+        fprintf(stderr, "lbd-testsrv: gate plug: %s\n", strerror(errno));
+    logv(s, "gate closed");
+}
+
+/* -g, SIGUSR2: open the gate (the plug goes; accept again, the queue first). */
+static void
+on_gate_open(evutil_socket_t sig, short what, void *arg)
+{
+    struct srv *s = arg;
+
+    if (s->plug == -1)
+        return;
+    close(s->plug);
+    s->plug = -1;
+    evconnlistener_enable(s->listener);
+    logv(s, "gate open");
+}
+
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
@@ -515,33 +556,34 @@ write_pid_file(const char *path)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x] [-p PIDFILE] [-v]\n");
+    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-p PIDFILE] [-v]\n");
 }
 
 int
 main(int argc, char **argv)
 {
-    struct srv              s = { .name = "testsrv" };
+    struct srv              s = { .name = "testsrv", .plug = -1 };
     const char             *listen_on = NULL, *pid_file = NULL;
-    int                     blackhole = 0, c, fd = -1, one = 1, rc = 1;
+    int                     blackhole = 0, gate = 0, c, fd = -1, one = 1, rc = 1;
     struct addrinfo        *ai = NULL;
     struct evconnlistener  *l = NULL;
-    struct event           *sigterm = NULL, *sigint = NULL;
+    struct event           *sigterm = NULL, *sigint = NULL, *usr1 = NULL, *usr2 = NULL;
     struct rlimit           rl;
 
-    while ((c = getopt(argc, argv, "l:n:bxp:vh")) != -1) {
+    while ((c = getopt(argc, argv, "l:n:bxgp:vh")) != -1) {
         switch (c) {
         case 'l': listen_on = optarg; break;
         case 'n': s.name = optarg; break;
         case 'b': s.banner = 1; break;
         case 'x': blackhole = 1; break;
+        case 'g': gate = 1; break;
         case 'p': pid_file = optarg; break;
         case 'v': s.verbose = 1; break;
         case 'h': usage(); return 0;
         default:  usage(); return 2;
         }
     }
-    if (listen_on == NULL || optind != argc) {
+    if (listen_on == NULL || optind != argc || (gate && blackhole)) {
         usage();
         return 2;
     }
@@ -567,18 +609,31 @@ main(int argc, char **argv)
     if (fd == -1
         || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
         || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1
-        || listen(fd, blackhole ? 0 : 4096) == -1) {
+        || listen(fd, blackhole || gate ? 0 : 4096) == -1) {
         fprintf(stderr, "lbd-testsrv: listen on %s: %s\n", listen_on, strerror(errno));
         goto out;
     }
     if (!blackhole) {
-        l = evconnlistener_new(s.base, on_accept, &s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        /* Backlog 0: libevent leaves the socket as listen() made it; -1 would
+         * listen() again with 128, and -g needs its queue of one. */
+        l = evconnlistener_new(s.base, on_accept, &s, LEV_OPT_CLOSE_ON_FREE, gate ? 0 : -1, fd);
         if (l == NULL) {
             fprintf(stderr, "lbd-testsrv: evconnlistener_new failed\n");
             goto out;
         }
         fd = -1;    /* the listener owns it */
         evconnlistener_set_error_cb(l, on_accept_error);
+        s.listener = l;
+        s.ai = ai;
+    }
+    if (gate) {
+        usr1 = evsignal_new(s.base, SIGUSR1, on_gate_close, &s);
+        usr2 = evsignal_new(s.base, SIGUSR2, on_gate_open, &s);
+        if (usr1 == NULL || usr2 == NULL
+            || evsignal_add(usr1, NULL) == -1 || evsignal_add(usr2, NULL) == -1) {
+            fprintf(stderr, "lbd-testsrv: cannot handle SIGUSR1 and SIGUSR2\n");
+            goto out;
+        }
     }
 
     sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
@@ -603,6 +658,10 @@ out:
         event_free(sigterm);
     if (sigint != NULL)
         event_free(sigint);
+    if (usr1 != NULL)
+        event_free(usr1);
+    if (usr2 != NULL)
+        event_free(usr2);
     if (l != NULL)
         evconnlistener_free(l);
     if (fd != -1)
