@@ -205,6 +205,8 @@ struct h_conf {
     const char *more_services;  /* more elements of services = ( ), or NULL */
     const char *more_pools;     /* more elements of pools = ( ), or NULL */
     const char *registry;       /* the registry file; NULL: "<tmpdir>/lbd.db" */
+    const char *pool_extra;     /* more settings inside pool "p"'s group (e.g. a
+                                   health_check), or NULL */
 };
 
 /*
