@@ -20,7 +20,9 @@
  * removed, moved, readdressed or disabled (disabled ones need no check;
  * drained ones are still checked, so they come back with a known verdict).
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +99,7 @@ lbd_health_http_verdict(const struct lbd_check_conf *check, const char *buf, siz
 {
     const char *eol = memchr(buf, '\n', len), *sep, *body, *cl;
     size_t      head, blen, cllen, nlen;
-    int         status, n = 0;
+    int         status;
 
     if (eol == NULL) {
         if (!complete)
@@ -106,10 +108,12 @@ lbd_health_http_verdict(const struct lbd_check_conf *check, const char *buf, siz
                                        : "not an HTTP answer");
         return LBD_HEALTH_FAIL;
     }
-    /* "HTTP/1.x SSS" and then a space or the end of the line. */
-    if (eol - buf < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[7] < '0' || buf[7] > '9'
-        || buf[8] != ' ' || sscanf(buf + 9, "%3d%n", &status, &n) != 1 || n != 3
-        || (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n') || status < 100) {
+    /* "HTTP/1.x SSS" and then a space or the end of the line (buf is not a C string). */
+    if (eol - buf < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || !isdigit((unsigned char) buf[7])
+        || buf[8] != ' ' || !isdigit((unsigned char) buf[9])
+        || !isdigit((unsigned char) buf[10]) || !isdigit((unsigned char) buf[11])
+        || (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n')
+        || (status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0')) < 100) {
         snprintf(why, whylen, "not an HTTP answer");
         return LBD_HEALTH_FAIL;
     }
@@ -139,9 +143,13 @@ lbd_health_http_verdict(const struct lbd_check_conf *check, const char *buf, siz
     blen = len - head;
     /* Content-Length tells when the body is whole, before the EOF. */
     cl = header_value(buf, head, "Content-Length", &cllen);
-    if (cl != NULL && cllen > 0 && cllen < 12 && strspn(cl, "0123456789") >= cllen) {
-        size_t want = (size_t) strtoull(cl, NULL, 10);
+    if (cl != NULL && cllen > 0 && cllen < 12) {
+        size_t want = 0, i;
 
+        for (i = 0; i < cllen && isdigit((unsigned char) cl[i]); i++)
+            want = want * 10 + (size_t) (cl[i] - '0');
+        if (i < cllen)
+            want = SIZE_MAX;        /* not a number: wait for the EOF */
         if (blen >= want) {
             blen = want;
             complete = 1;
@@ -220,6 +228,7 @@ struct target {
     char                       *buf;        /* http: the answer so far */
     size_t                      len, cap;
     unsigned                    seen:1;     /* still in the registry (sync) */
+    unsigned                    record_failed:1;    /* the last registry write failed */
 };
 
 struct lbd_checker {
@@ -304,11 +313,18 @@ record(struct target *t, const char *detail)
     if (rc == LBD_REG_OK || rc == LBD_REG_NOT_FOUND) {
         /* Not found: removed meanwhile; the next sync drops the target. */
         t->recorded = t->track.health;
+        if (t->record_failed)
+            lbd_log(LBD_LOG_NOTICE, "registry: backend %s (pool \"%s\") recorded as %s",
+                    t->addr.text, t->pool->name, lbd_health_name(t->track.health));
+        t->record_failed = 0;
         return;
     }
-    lbd_log(LBD_LOG_WARN, "registry: recording that backend %s (pool \"%s\") is %s failed, "
-            "tried again after its next check: %s", t->addr.text, t->pool->name,
-            lbd_health_name(t->track.health), err);
+    /* Once per run of failures: a locked file would otherwise say so every interval. */
+    if (!t->record_failed)
+        lbd_log(LBD_LOG_WARN, "registry: recording that backend %s (pool \"%s\") is %s "
+                "failed; tried again after each check: %s", t->addr.text, t->pool->name,
+                lbd_health_name(t->track.health), err);
+    t->record_failed = 1;
 }
 
 /* A new verdict: shared memory first (workers act on it now), then the log, then the file. */
@@ -383,8 +399,11 @@ probe_wait(struct target *t, short what)
     event_add(&t->io, NULL);
 }
 
-/* Judge what has come so far; complete: nothing more will. */
-static void
+/*
+ * Judge what has come so far (complete: nothing more will).  Returns 1 when
+ * the probe is over, 0 when more must be read.
+ */
+static int
 probe_judge(struct target *t, int complete)
 {
     char why[160];
@@ -392,9 +411,9 @@ probe_judge(struct target *t, int complete)
                                      sizeof(why));
 
     if (v == LBD_HEALTH_MORE)
-        probe_wait(t, EV_READ);
-    else
-        probe_done(t, v == LBD_HEALTH_PASS, why);
+        return 0;
+    probe_done(t, v == LBD_HEALTH_PASS, why);
+    return 1;
 }
 
 static void
@@ -423,7 +442,10 @@ probe_recv(struct target *t)
         }
         n = recv(t->fd, t->buf + t->len, t->cap - t->len, 0);
         if (n > 0) {
+            /* Decided as early as it can be: a status check needs only the first line. */
             t->len += (size_t) n;
+            if (probe_judge(t, 0))
+                return;
             continue;
         }
         if (n == 0) {
@@ -433,7 +455,7 @@ probe_recv(struct target *t)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            probe_judge(t, 0);
+            probe_wait(t, EV_READ);
             return;
         }
         probe_fail_errno(t, "recv()", errno);

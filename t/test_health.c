@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,10 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
 
 #include "lbd_health.h"
 #include "lbd_registry.h"
@@ -83,11 +88,23 @@ http_check(int lo, int hi, const char *body)
     return c;
 }
 
+/*
+ * The verdict on answer, handed over as the checker has it: exactly its
+ * bytes, no terminating NUL (under --with-sanitizers a read past them fails).
+ */
 static int
 verdict(const struct lbd_check_conf *c, const char *answer, int complete, char *why)
 {
+    size_t len = strlen(answer);
+    char  *copy = malloc(len ? len : 1);
+    int    v;
+
+    assert_non_null(copy);
+    memcpy(copy, answer, len);
     why[0] = '\0';
-    return lbd_health_http_verdict(c, answer, strlen(answer), complete, why, 160);
+    v = lbd_health_http_verdict(c, copy, len, complete, why, 160);
+    free(copy);
+    return v;
 }
 
 static void
@@ -285,7 +302,7 @@ closed_port(void)
 struct run {
     struct event_base *base;
     unsigned           slots[2];
-    int                want;       /* LBD_HEALTH_* both must reach */
+    int                want[2];    /* LBD_HEALTH_* each slot must reach */
 };
 
 static void
@@ -293,8 +310,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct run *r = arg;
 
-    if (atomic_load(&lbd_shm->backends[r->slots[0]].health) == (uint32_t) r->want
-        && atomic_load(&lbd_shm->backends[r->slots[1]].health) == (uint32_t) r->want)
+    if (atomic_load(&lbd_shm->backends[r->slots[0]].health) == (uint32_t) r->want[0]
+        && atomic_load(&lbd_shm->backends[r->slots[1]].health) == (uint32_t) r->want[1])
         event_base_loopbreak(r->base);
 }
 
@@ -364,7 +381,7 @@ test_checker_marks_down(void **state)
     lbd_shm_publish(lbd_shm, gen);
 
     r.base = event_base_new();
-    r.want = LBD_HEALTH_DOWN;
+    r.want[0] = r.want[1] = LBD_HEALTH_DOWN;
     k = lbd_checker_start(r.base, &conf, reg);
     assert_non_null(k);
     tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
@@ -403,6 +420,128 @@ test_checker_marks_down(void **state)
     close(silent);
 }
 
+static struct bufferevent *served[64];
+static unsigned            nserved;
+
+/*
+ * A server in this process's loop: on each connection it sends the answer
+ * given as the listener's argument (the first byte says how: 'B' a big body,
+ * 'S' a short one) and never closes, so a verdict cannot wait for the EOF.
+ */
+static void
+on_server_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+                 void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+    struct evbuffer    *out = bufferevent_get_output(bev);
+
+    if (*(const char *) arg == 'B') {
+        /* 100 KB of filler, then the substring: past what a check reads. */
+        evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n\r\n");
+        for (int i = 0; i < 100; i++) {
+            char kb[1024];
+
+            memset(kb, 'x', sizeof(kb));
+            evbuffer_add(out, kb, sizeof(kb));
+        }
+        evbuffer_add_printf(out, "healthy");
+    } else {
+        evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nServer: t\r\n\r\nI am healthy");
+    }
+    bufferevent_enable(bev, EV_WRITE);
+    /* Kept open until the test ends. */
+    if (nserved < sizeof(served) / sizeof(served[0]))
+        served[nserved++] = bev;
+    else
+        bufferevent_free(bev);
+}
+
+static struct evconnlistener *
+server(struct event_base *base, const char *mode, int *port)
+{
+    int fd = listen_silent(port);
+
+    evutil_make_socket_nonblocking(fd);
+    return evconnlistener_new(base, on_server_accept, (void *) mode, LEV_OPT_CLOSE_ON_FREE,
+                              -1, fd);
+}
+
+/*
+ * The body is judged on what comes: a substring found passes before any
+ * EOF, and an answer read up to the cap without it fails (a 100 KB body
+ * whose substring lies past 64 KB).
+ */
+static void
+test_checker_http_body(void **state)
+{
+    struct lbd_conf         conf = { .file = (char *) "test.conf" };
+    struct lbd_pool_conf    pool = { .name = (char *) "web", .strategy = (char *) "round_robin" };
+    struct lbd_backend_conf backends[2] = { { .weight = 1 }, { .weight = 1 } };
+    struct lbd_registry    *reg;
+    struct lbd_reg_state   *st;
+    struct lbd_checker     *k;
+    struct evconnlistener  *big, *small;
+    struct event           *tick;
+    struct timeval          tv = { 0, 5000 }, limit = { 5, 0 };
+    struct run              r = { .want = { LBD_HEALTH_DOWN, LBD_HEALTH_UP } };
+    char                    err[512] = "", text[64], out[256];
+    uint64_t                gen = 0;
+    int                     big_port, small_port;
+
+    r.base = event_base_new();
+    big = server(r.base, "B", &big_port);
+    small = server(r.base, "S", &small_port);
+    assert_true(big != NULL && small != NULL);
+    snprintf(text, sizeof(text), "127.0.0.1:%d", big_port);
+    assert_int_equal(lbd_addr_parse(text, &backends[0].addr, err, sizeof(err)), 0);
+    snprintf(text, sizeof(text), "127.0.0.1:%d", small_port);
+    assert_int_equal(lbd_addr_parse(text, &backends[1].addr, err, sizeof(err)), 0);
+    pool.backends = backends;
+    pool.nbackends = 2;
+    pool.check = http_check(200, 399, "healthy");
+    pool.check.interval = 200;
+    pool.check.timeout = 150;
+    pool.check.rise = 1;
+    pool.check.fall = 1;
+    conf.pools = &pool;
+    conf.npools = 1;
+
+    reg = lbd_registry_open(db_path, 0, 2000, err, sizeof(err));
+    assert_non_null(reg);
+    assert_int_equal(lbd_registry_migrate(reg, err, sizeof(err)), LBD_REG_OK);
+    assert_int_equal(lbd_registry_sync_conf(reg, &conf, &gen, err, sizeof(err)), LBD_REG_OK);
+    assert_int_equal(lbd_registry_read(reg, &st, err, sizeof(err)), LBD_REG_OK);
+    r.slots[0] = (unsigned) st->pools[0].backends[0].slot;
+    r.slots[1] = (unsigned) st->pools[0].backends[1].slot;
+    lbd_reg_state_free(st);
+    lbd_shm_publish(lbd_shm, gen);
+
+    k = lbd_checker_start(r.base, &conf, reg);
+    assert_non_null(k);
+    tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
+    event_add(tick, &tv);
+    event_base_loopexit(r.base, &limit);
+    event_base_dispatch(r.base);
+    assert_int_equal(atomic_load(&lbd_shm->backends[r.slots[0]].health), LBD_HEALTH_DOWN);
+    assert_int_equal(atomic_load(&lbd_shm->backends[r.slots[1]].health), LBD_HEALTH_UP);
+    assert_string_equal(sql_text("SELECT detail FROM events WHERE what = 'health' AND "
+                                 "new = 'down'", out, sizeof(out)),
+                        "status 200 but the body lacks \"healthy\" (1 failure in a row)");
+    /* The short answer passed long before its timeout, with the connection still open. */
+    assert_string_equal(sql_text("SELECT new || ' ' || detail FROM events WHERE what = "
+                                 "'health' AND new = 'up'", out, sizeof(out)),
+                        "up 1 success in a row");
+    lbd_checker_free(k);
+    event_free(tick);
+    evconnlistener_free(big);
+    evconnlistener_free(small);
+    while (nserved > 0)
+        bufferevent_free(served[--nserved]);
+    event_base_free(r.base);
+    lbd_registry_close(reg);
+}
+
 int
 main(void)
 {
@@ -413,7 +552,10 @@ main(void)
         cmocka_unit_test(test_http_request),
         cmocka_unit_test(test_delays),
         cmocka_unit_test_setup_teardown(test_checker_marks_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checker_http_body, setup, teardown),
     };
 
+    /* The in-process servers write to sockets the checker closes. */
+    signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
