@@ -12,6 +12,10 @@
  * gives new rows a slot and publishes the registry's generation, so that an
  * edit made with sqlite3 reaches every worker within about a second, with
  * no signal.  The triggers have already written the events row.
+ *
+ * It also runs the active health checks (lbd_health.c) in the same loop:
+ * probes are non-blocking, and a verdict's registry write is one short
+ * transaction like an API change.
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +34,7 @@
 
 #include "lbd_api.h"
 #include "lbd_core.h"
+#include "lbd_health.h"
 #include "lbd_log.h"
 #include "lbd_registry.h"
 #include "lbd_shm.h"
@@ -46,6 +51,7 @@ struct control {
     struct lbd_registry *reg;
     struct evhttp       *http;
     struct lbd_api_ctx   api;
+    struct lbd_checker  *checks;
     int64_t              data_version;
     unsigned             polls;
 };
@@ -236,6 +242,10 @@ lbd_control_run(struct lbd_cycle *cycle)
     /* An edit made while no control process ran (a respawn) is caught here. */
     c.data_version = -1;
     on_poll(-1, 0, &c);
+    /* After the fix-up: every backend has its slot, and each starts from its slot's verdict. */
+    c.checks = lbd_checker_start(c.base, conf, c.reg);
+    if (c.checks == NULL)
+        exit(2);
     lbd_debug("control process running on %s", conf->admin.socket_path);
 
     event_base_dispatch(c.base);
@@ -243,6 +253,7 @@ lbd_control_run(struct lbd_cycle *cycle)
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
         event_free(sigev[i]);
     event_free(poll);
+    lbd_checker_free(c.checks);
     evhttp_free(c.http);
     lbd_registry_close(c.reg);
     event_base_free(c.base);

@@ -122,8 +122,9 @@ void lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
 
 /*
  * Run the control process (in the forked child): the admin API on the unix
- * socket, every API write to the registry, and the watch for edits made
- * from outside (PRAGMA data_version).  Never returns.
+ * socket, every API write to the registry, the watch for edits made from
+ * outside (PRAGMA data_version), and the active health checks.  Never
+ * returns.
  */
 void lbd_control_run(struct lbd_cycle *cycle) __attribute__((noreturn));
 

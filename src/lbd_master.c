@@ -404,17 +404,32 @@ registry_follow(const struct lbd_conf *conf, int starting)
         lbd_log(LBD_LOG_CRIT, "registry \"%s\": %s", conf->registry_path, err);
         goto out;
     }
-    /* Slots whose counters belong to another backend (a fresh segment): claim them. */
-    for (unsigned i = 0; i < state->npools; i++)
+    /*
+     * Slots whose counters belong to another backend (a fresh segment): claim
+     * them.  Health starts from the checks' last recorded verdict where the
+     * pool is still checked, so that a backend down before a restart stays
+     * out until the control process sees it up again; a slot this process
+     * already holds (a reload) keeps its live verdict.
+     */
+    for (unsigned i = 0; i < state->npools; i++) {
+        const struct lbd_pool_conf *pc = lbd_conf_pool(conf, state->pools[i].name);
+        int checked = pc != NULL && pc->check.type != LBD_CHECK_NONE;
+
         for (unsigned j = 0; j < state->pools[i].nbackends; j++) {
             const struct lbd_reg_backend *b = &state->pools[i].backends[j];
 
-            if (b->slot >= 0 && atomic_load(&lbd_shm->backends[b->slot].id) != b->id)
-                lbd_shm_backend_reset(lbd_shm, (unsigned) b->slot, b->id);
+            if (b->slot < 0)
+                continue;
             /* Slow start is for a backend that joins running traffic, not for all at boot. */
-            if (b->slot >= 0 && starting)
+            if (starting)
                 atomic_store(&lbd_shm->backends[b->slot].up_since, 0);
+            if (atomic_load(&lbd_shm->backends[b->slot].id) == b->id)
+                continue;
+            lbd_shm_backend_reset(lbd_shm, (unsigned) b->slot, b->id);
+            if (checked)
+                atomic_store(&lbd_shm->backends[b->slot].health, (uint32_t) b->health);
         }
+    }
     lbd_shm_publish(lbd_shm, state->generation);
     lbd_log(LBD_LOG_INFO, "registry \"%s\" follows %s: generation %llu",
             conf->registry_path, conf->file, (unsigned long long) state->generation);
@@ -463,11 +478,41 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
     return 1;
 }
 
-/* Does the running control process serve conf b as it serves a? */
+static int
+check_same(const struct lbd_check_conf *x, const struct lbd_check_conf *y)
+{
+    return x->type == y->type && x->interval == y->interval && x->timeout == y->timeout
+        && x->rise == y->rise && x->fall == y->fall && str_same(x->method, y->method)
+        && str_same(x->path, y->path) && str_same(x->host, y->host)
+        && x->status_min == y->status_min && x->status_max == y->status_max
+        && str_same(x->body, y->body);
+}
+
+/* Does every pool of a that has a health check have the same one in b? */
+static int
+checks_within(const struct lbd_conf *a, const struct lbd_conf *b)
+{
+    static const struct lbd_check_conf none = { .type = LBD_CHECK_NONE };
+
+    for (unsigned i = 0; i < a->npools; i++) {
+        const struct lbd_pool_conf *p = lbd_conf_pool(b, a->pools[i].name);
+
+        if (a->pools[i].check.type != LBD_CHECK_NONE
+            && !check_same(&a->pools[i].check, p != NULL ? &p->check : &none))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Does the running control process serve conf b as it serves a?  It runs
+ * the health checks, so a pool's health_check counts too.
+ */
 static int
 control_same(const struct lbd_conf *a, const struct lbd_conf *b)
 {
-    return str_same(a->registry_path, b->registry_path)
+    return checks_within(a, b) && checks_within(b, a)
+        && str_same(a->registry_path, b->registry_path)
         && str_same(a->admin.token, b->admin.token)
         && str_same(a->admin.socket_path, b->admin.socket_path)
         && a->uid == b->uid && a->gid == b->gid

@@ -23,7 +23,7 @@
 #define ACTOR_OUTSIDE   "sqlite edit"
 
 #define BACKEND_COLS \
-    "id, pool, host, port, weight, state, source, slot, resolved, created, updated"
+    "id, pool, host, port, weight, state, source, slot, resolved, created, updated, health"
 
 static const char sql_generation[] = "SELECT value FROM meta WHERE key = 'generation'";
 static const char sql_actor[] = "UPDATE meta SET value = ?1 WHERE key = 'actor'";
@@ -255,6 +255,24 @@ lbd_source_name(enum lbd_source s)
     return s == LBD_SOURCE_API ? "api" : "config";
 }
 
+/* In enum lbd_health order. */
+static const char *const health_names[] = { "unknown", "up", "down" };
+
+const char *
+lbd_health_name(enum lbd_health h)
+{
+    return (unsigned) h < 3 ? health_names[h] : "?";
+}
+
+int
+lbd_health_parse(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (name != NULL && strcmp(name, health_names[i]) == 0)
+            return i;
+    return -1;
+}
+
 void
 lbd__reg_backend_text(const char *host, int port, char *buf, size_t len)
 {
@@ -423,6 +441,7 @@ row_backend(sqlite3_stmt *s, struct lbd_reg_backend *b)
 {
     const char *resolved = (const char *) sqlite3_column_text(s, 8);
     char        text[sizeof(b->addr.text)];
+    int         health;
 
     b->id = sqlite3_column_int64(s, 0);
     col_copy(s, 2, b->host, sizeof(b->host));
@@ -439,6 +458,8 @@ row_backend(sqlite3_stmt *s, struct lbd_reg_backend *b)
     memcpy(b->addr.text, text, sizeof(text));
     col_copy(s, 9, b->created, sizeof(b->created));
     col_copy(s, 10, b->updated, sizeof(b->updated));
+    health = lbd_health_parse((const char *) sqlite3_column_text(s, 11));
+    b->health = health < 0 ? LBD_HEALTH_UNKNOWN : (enum lbd_health) health;
 }
 
 int

@@ -8,9 +8,9 @@
  *   strategies(name)        the strategies this lbd has compiled in
  *   pools(name, strategy, source, conf_strategy, created, updated)
  *   backends(id, pool, host, port, weight, state, source, conf_weight,
- *            resolved, slot, created, updated)
+ *            resolved, slot, created, updated, health, health_changed)
  *   retired_slots(slot, generation)
- *   events(id, at, actor, pool, backend, what, old, new, generation)
+ *   events(id, at, actor, pool, backend, what, old, new, generation, detail)
  *
  * SQLite itself refuses a bad row: CHECK constraints (port 1..65535, weight
  * 1..1000, state up/drain/disabled, source config/api), and triggers that
@@ -24,10 +24,12 @@
  * COMMIT, so a commit made by anyone else is recorded as 'sqlite edit'.
  * events.what is one of: pool added, pool removed (a renamed pool is both),
  * strategy, backend added, backend removed, weight, state, address (host or
- * port), moved (pool), source (the file adopted an API backend).  A new
- * slot or resolved address bumps the generation without an event; a slot
- * given up (row deleted, slot changed) goes to retired_slots with the
- * generation of that change.
+ * port), moved (pool), source (the file adopted an API backend), health
+ * (the active checks' verdict, actor 'health', with the reason in detail).
+ * A new slot or resolved address bumps the generation without an event; a
+ * slot given up (row deleted, slot changed) goes to retired_slots with the
+ * generation of that change.  A health change is an event without a
+ * generation: workers take health from shared memory, not from the row.
  *
  * Processes: the master migrates and syncs the config; the control process
  * does every API write and polls PRAGMA data_version for edits made from
@@ -49,7 +51,7 @@
 #include "lbd_conf.h"
 #include "lbd_shm.h"
 
-#define LBD_REG_SCHEMA_VERSION  1
+#define LBD_REG_SCHEMA_VERSION  2
 
 /* Result codes; the API maps them to HTTP statuses. */
 #define LBD_REG_OK          0
@@ -81,6 +83,8 @@ struct lbd_reg_backend {
     enum lbd_source         source;
     int                     slot;           /* shm slot, -1 while unassigned */
     struct lbd_addr         addr;           /* resolved (numeric); addr.len 0: unroutable */
+    enum lbd_health         health;         /* the checks' last recorded verdict (shared
+                                               memory has the live one) */
     char                    created[32];    /* ISO 8601 UTC, as stored */
     char                    updated[32];
 };
@@ -107,6 +111,10 @@ struct lbd_registry;
 const char *lbd_backend_state_name(enum lbd_backend_state s);
 int         lbd_backend_state_parse(const char *name);   /* the state or -1 */
 const char *lbd_source_name(enum lbd_source s);
+
+/* Names of health verdicts, as stored: "unknown", "up", "down"; parse gives the value or -1. */
+const char *lbd_health_name(enum lbd_health h);
+int         lbd_health_parse(const char *name);
 
 /*
  * Open the registry at path.  readonly: a worker's connection (query_only).
@@ -191,6 +199,17 @@ int lbd_registry_backend_remove(struct lbd_registry *reg, const char *pool,
 int lbd_registry_pool_strategy(struct lbd_registry *reg, const char *pool,
                                const char *strategy, uint64_t *generation,
                                char *err, size_t errlen);
+
+/*
+ * Record the active checks' verdict on backend id: backends.health and,
+ * when it changed, health_changed and one events row (actor 'health', what
+ * 'health', old and new verdict, detail why; why may be NULL).  Moves no
+ * generation: workers read health from shared memory.  A verdict equal to
+ * the recorded one writes nothing.  LBD_REG_NOT_FOUND when the row is gone.
+ * Control process (its loop waits for the fsync: a transition is rare).
+ */
+int lbd_registry_backend_health(struct lbd_registry *reg, int64_t id, enum lbd_health health,
+                                const char *why, char *err, size_t errlen);
 
 /*
  * After an edit from outside: give a slot to every backend that has none

@@ -184,6 +184,26 @@ static const char schema_1[] =
     "    OR OLD.strategy IS NOT NEW.strategy OR OLD.source IS NOT NEW.source)\n"
     "BEGIN UPDATE pools SET updated = " NOW " WHERE name = NEW.name; END;\n";
 
+/*
+ * Version 2: the active checks' verdict.  backends.health is what the
+ * control process last decided (workers read the live one from shared
+ * memory, so a change is an event but no generation: nothing is routed from
+ * this column); the master seeds shared memory from it at start.
+ * events.detail says why, for the events that have a reason.
+ */
+static const char schema_2[] =
+    "ALTER TABLE backends ADD COLUMN health TEXT NOT NULL DEFAULT 'unknown'\n"
+    "    CHECK (health IN ('unknown', 'up', 'down'));\n"
+    "ALTER TABLE backends ADD COLUMN health_changed TEXT;\n"
+    "ALTER TABLE events ADD COLUMN detail TEXT;\n"
+    /* No BUMP: see above.  health_changed names no column a trigger watches. */
+    "CREATE TRIGGER backends_health AFTER UPDATE OF health ON backends\n"
+    "WHEN OLD.health IS NOT NEW.health\nBEGIN\n"
+    "UPDATE backends SET health_changed = " NOW " WHERE id = NEW.id;\n"
+    EVENT("NEW.pool", ADDR("NEW"), "health", "OLD.health", "NEW.health")
+    "END;\n";
+
 const char *const lbd_registry_migrations[LBD_REG_SCHEMA_VERSION] = {
     schema_1,
+    schema_2,
 };

@@ -2,7 +2,8 @@
  * lbd_registry_write.c - the registry's changes: the config file
  * (lbd_registry_sync_conf, master), the API (backend add/update/remove,
  * pool strategy, control process), rows written from outside
- * (lbd_registry_fixup), and the shared-memory slot each backend counts in.
+ * (lbd_registry_fixup), the active checks' verdicts (control process), and
+ * the shared-memory slot each backend counts in.
  *
  * Each is one BEGIN IMMEDIATE transaction that first checks what it can
  * name in a message (the pool, the backend, the value) and leaves the rest
@@ -412,4 +413,45 @@ lbd_registry_pool_strategy(struct lbd_registry *reg, const char *pool,
         rc = lbd__reg_exec(reg, err, errlen, "UPDATE pools SET strategy = ?2 WHERE name = ?1",
                            "tt", pool, strategy);
     return lbd__reg_end(reg, rc, generation, err, errlen);
+}
+
+
+/* --- the active checks --- */
+
+int
+lbd_registry_backend_health(struct lbd_registry *reg, int64_t id, enum lbd_health health,
+                            const char *why, char *err, size_t errlen)
+{
+    /* The trigger has just written the newest events row, under our write lock. */
+    static const char sql_detail[] =
+        "UPDATE events SET detail = ?1 WHERE id = (SELECT max(id) FROM events)";
+    sqlite3_stmt     *s;
+    int               rc, old;
+
+    if ((unsigned) health > LBD_HEALTH_DOWN)
+        return lbd__reg_fail(LBD_REG_INVALID, err, errlen, "health %d is not a verdict "
+                             "(unknown, up or down)", (int) health);
+    /* No actor yet: an unchanged verdict commits an empty transaction. */
+    if ((rc = lbd__reg_begin(reg, NULL, err, errlen)) != LBD_REG_OK)
+        return rc;
+    rc = lbd__reg_run(reg, &s, "SELECT health FROM backends WHERE id = ?1", "l", id);
+    if (rc == SQLITE_ROW) {
+        old = lbd_health_parse((const char *) sqlite3_column_text(s, 0));
+        sqlite3_reset(s);
+        rc = LBD_REG_OK;
+        if (old != (int) health) {
+            rc = lbd__reg_actor(reg, "health", err, errlen);
+            if (rc == LBD_REG_OK)
+                rc = lbd__reg_exec(reg, err, errlen, "UPDATE backends SET health = ?2 "
+                                   "WHERE id = ?1", "lt", id, lbd_health_name(health));
+            if (rc == LBD_REG_OK && why != NULL)
+                rc = lbd__reg_exec(reg, err, errlen, sql_detail, "t", why);
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = lbd__reg_fail(LBD_REG_NOT_FOUND, err, errlen, "no backend with id %lld",
+                           (long long) id);
+    } else {
+        rc = lbd__reg_sqlerr(reg, rc, err, errlen);
+    }
+    return lbd__reg_end(reg, rc, NULL, err, errlen);
 }

@@ -1003,7 +1003,7 @@ h_conf_write(const char *name, const struct h_conf *c)
         "    { name = \"t\"; listen = \"127.0.0.1:%d\"; mode = \"tcp\"; pool = \"p\"; }%s%s\n"
         ");\n"
         "pools = (\n"
-        "    { name = \"p\"; strategy = \"%s\"; backends = (%s\n    ); }%s%s\n"
+        "    { name = \"p\"; strategy = \"%s\"; %s\n      backends = (%s\n    ); }%s%s\n"
         ");\n",
         c->workers, c->registry ? c->registry : h_path("lbd.db"), h_path("lbd.pid"),
         h_path("error.log"),
@@ -1011,8 +1011,9 @@ h_conf_write(const char *name, const struct h_conf *c)
                             : "connect = \"1s\"; idle = \"30s\"; shutdown = \"10s\";",
         c->extra != NULL ? c->extra : "",
         c->port, c->more_services ? ",\n    " : "", c->more_services ? c->more_services : "",
-        c->strategy != NULL ? c->strategy : "round_robin", backends,
-        c->more_pools ? ",\n    " : "", c->more_pools ? c->more_pools : "");
+        c->strategy != NULL ? c->strategy : "round_robin",
+        c->pool_extra ? c->pool_extra : "", backends, c->more_pools ? ",\n    " : "",
+        c->more_pools ? c->more_pools : "");
 }
 
 struct workers_arg {

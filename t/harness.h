@@ -206,6 +206,8 @@ struct h_conf {
     const char *more_pools;     /* more elements of pools = ( ), or NULL */
     const char *registry;       /* the registry file; NULL: "<tmpdir>/lbd.db" */
     const char *strategy;       /* pool "p"'s strategy; NULL: "round_robin" */
+    const char *pool_extra;     /* more settings inside pool "p"'s group (e.g. a
+                                   health_check), or NULL */
 };
 
 /*

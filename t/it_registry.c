@@ -183,7 +183,7 @@ test_registry_readable_with_sqlite3(void **state)
     assert_string_equal(out, "2\n");
     assert_int_equal(h_sqlite(db, "SELECT value FROM meta WHERE key = 'schema_version';",
                               out, sizeof(out)), 0);
-    assert_string_equal(out, "1\n");
+    assert_string_equal(out, "2\n");
     assert_int_equal(wait_picked("A", 5000), 0);
     assert_int_equal(wait_picked("B", 5000), 0);
 }

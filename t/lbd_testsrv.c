@@ -1,7 +1,7 @@
 /*
  * lbd_testsrv.c - a real backend server for lbd's tests and demo.
  *
- *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-p PIDFILE] [-v]
+ *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-H STATUS] [-p PIDFILE] [-v]
  *
  * Default mode: the client's first line (ending in \n, at most 128 bytes;
  * an unterminated line at EOF counts too) is a command:
@@ -25,6 +25,10 @@
  *    queue is drained and accepting goes on.  A connect started while the
  *    gate is closed, the gate opened before its second SYN, takes a second:
  *    a slow backend as the client's kernel measures it.
+ * -H STATUS (http): read a request head (up to the empty line, at most
+ *    MAX_HEAD bytes) and answer "HTTP/1.1 STATUS X" with Content-Length: 2,
+ *    Connection: close and the body "ok", whatever the request; with -v the
+ *    request line is logged.  For the health checks' tests.
  *
  * Memory per connection is bounded: the server stops reading while a
  * connection's output holds more than HIGH_WATER bytes, and SOURCE only
@@ -57,6 +61,7 @@
 #include "lbd_testdata.h"
 
 #define MAX_CMD     128
+#define MAX_HEAD    16384           /* -H: a longer request head is refused */
 #define HIGH_WATER  (256 * 1024)    /* stop reading / generating above this */
 #define LOW_WATER   (64 * 1024)     /* write callback fires at or below this */
 #define CHUNK       (64 * 1024)     /* SOURCE generates this much at a time */
@@ -69,6 +74,7 @@ enum state {
     S_SINK,
     S_SOURCE,
     S_HOLD,
+    S_HTTP,     /* -H: waiting for the end of a request head */
     S_FLUSH,    /* reply queued: close once it is written */
     S_LINGER,   /* SHUT_WR done: discard input until EOF */
 };
@@ -80,6 +86,7 @@ struct srv {
     int                plug;        /* -g: the plug's client socket, -1: gate open */
     const char        *name;
     int                banner;
+    int                http_status;    /* -H: the status every request gets, or 0 */
     int                verbose;
     unsigned long      next_id;
 };
@@ -290,6 +297,24 @@ conn_input(struct conn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
+    if (c->state == S_HTTP) {
+        struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+        size_t              len;
+        char               *line;
+
+        if (end.pos == -1) {
+            if (evbuffer_get_length(in) > MAX_HEAD)
+                c->dead = 1;
+            return;
+        }
+        line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+        logv(c->srv, "conn %lu: %s", c->id, line ? line : "");
+        free(line);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        conn_reply(c, "HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                   c->srv->http_status);
+        return;
+    }
     if (c->state == S_CMD) {
         size_t len;
         char  *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
@@ -429,6 +454,7 @@ conn_on_eof(struct conn *c)
         conn_reply(c, "%" PRIu64 " %016" PRIx64 "\n", c->count, c->hash);
         break;
     case S_HOLD:
+    case S_HTTP:
     case S_LINGER:
         c->dead = 1;
         break;
@@ -463,6 +489,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     if (s->banner) {
         evbuffer_add_printf(bufferevent_get_output(c->bev), "%s\n", s->name);
         c->state = S_ECHO;
+    } else if (s->http_status != 0) {
+        c->state = S_HTTP;
     }
 }
 
@@ -556,7 +584,8 @@ write_pid_file(const char *path)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-p PIDFILE] [-v]\n");
+    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-H STATUS] "
+            "[-p PIDFILE] [-v]\n");
 }
 
 int
@@ -570,13 +599,20 @@ main(int argc, char **argv)
     struct event           *sigterm = NULL, *sigint = NULL, *usr1 = NULL, *usr2 = NULL;
     struct rlimit           rl;
 
-    while ((c = getopt(argc, argv, "l:n:bxgp:vh")) != -1) {
+    while ((c = getopt(argc, argv, "l:n:bxgH:p:vh")) != -1) {
         switch (c) {
         case 'l': listen_on = optarg; break;
         case 'n': s.name = optarg; break;
         case 'b': s.banner = 1; break;
         case 'x': blackhole = 1; break;
         case 'g': gate = 1; break;
+        case 'H':
+            s.http_status = atoi(optarg);
+            if (s.http_status < 100 || s.http_status > 999) {
+                fprintf(stderr, "lbd-testsrv: -H wants a status 100-999\n");
+                return 2;
+            }
+            break;
         case 'p': pid_file = optarg; break;
         case 'v': s.verbose = 1; break;
         case 'h': usage(); return 0;

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "lbd_registry.h"
+#include "lbd_registry_schema.h"
 
 static char tmpdir[64];
 static char db_path[128];
@@ -354,7 +355,7 @@ test_migrate_creates_schema(void **state)
     assert_sql_text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema "
                     "WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)",
                     "backends events meta pools retired_slots strategies");
-    assert_sql_text("SELECT value FROM meta WHERE key = 'schema_version'", "1");
+    assert_sql_text("SELECT value FROM meta WHERE key = 'schema_version'", "2");
     assert_sql_text("SELECT value FROM meta WHERE key = 'generation'", "0");
     assert_sql_text("SELECT value FROM meta WHERE key = 'actor'", "sqlite edit");
     assert_int_equal(generation(reg), 0);
@@ -382,11 +383,56 @@ test_migrate_refuses_newer(void **state)
     struct lbd_registry *reg = reg_open();
     char                 err[512] = "", want[512];
 
-    raw_ok("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+    raw_ok("UPDATE meta SET value = 3 WHERE key = 'schema_version'");
     assert_int_equal(lbd_registry_migrate(reg, err, sizeof(err)), LBD_REG_ERROR);
-    snprintf(want, sizeof(want), "registry %s was written by a newer lbd (schema 2, this lbd "
-             "knows 1)", db_path);
+    snprintf(want, sizeof(want), "registry %s was written by a newer lbd (schema 3, this lbd "
+             "knows 2)", db_path);
     assert_string_equal(err, want);
+    lbd_registry_close(reg);
+}
+
+/*
+ * A file made by schema 1 (the step itself, as the field has it), with rows
+ * and events, becomes version 2: every backend's health is unknown, the
+ * rows and the generation are as they were, and the health trigger works.
+ */
+static void
+test_migrate_v1_to_v2(void **state)
+{
+    struct lbd_registry  *reg;
+    struct lbd_reg_state *st;
+    char                  err[512] = "";
+    int64_t               gen, events;
+
+    raw_ok(lbd_registry_migrations[0]);
+    raw_ok("INSERT INTO strategies (name) VALUES ('round_robin');"
+           "INSERT INTO pools (name, strategy) VALUES ('web', 'round_robin');"
+           "INSERT INTO backends (pool, host, port, weight, slot, resolved) VALUES "
+           "('web', '127.0.0.1', 9001, 3, 0, '127.0.0.1'), "
+           "('web', '127.0.0.1', 9002, 1, 1, '127.0.0.1');");
+    assert_sql_text("SELECT value FROM meta WHERE key = 'schema_version'", "1");
+    gen = raw_int("SELECT value FROM meta WHERE key = 'generation'");
+    events = raw_int("SELECT count(*) FROM events");
+    assert_true(gen > 0 && events == 3);
+
+    reg = reg_open();
+    assert_sql_text("SELECT value FROM meta WHERE key = 'schema_version'", "2");
+    assert_int_equal(raw_int("SELECT value FROM meta WHERE key = 'generation'"), gen);
+    assert_int_equal(raw_int("SELECT count(*) FROM events"), events);
+    assert_sql_text("SELECT group_concat(port || ':' || weight || ':' || health || ':' || "
+                    "coalesce(health_changed, 'never'), ' ') FROM backends ORDER BY id",
+                    "9001:3:unknown:never 9002:1:unknown:never");
+    assert_sql_text("SELECT count(*) FROM events WHERE detail IS NULL", "3");
+    assert_int_equal(lbd_registry_read(reg, &st, err, sizeof(err)), LBD_REG_OK);
+    assert_int_equal(st->pools[0].backends[0].health, LBD_HEALTH_UNKNOWN);
+    lbd_reg_state_free(st);
+
+    /* The step's trigger: an event, no generation. */
+    assert_int_equal(lbd_registry_backend_health(reg, 1, LBD_HEALTH_DOWN, "test", err,
+                                                 sizeof(err)), LBD_REG_OK);
+    assert_int_equal(raw_int("SELECT value FROM meta WHERE key = 'generation'"), gen);
+    assert_sql_text("SELECT actor || ' ' || what || ' ' || old || '->' || new || ' ' || detail "
+                    "FROM events ORDER BY id DESC LIMIT 1", "health health unknown->down test");
     lbd_registry_close(reg);
 }
 
@@ -974,6 +1020,77 @@ test_events_and_busy(void **state)
     lbd_registry_close(reg);
 }
 
+/*
+ * The checks' verdict: the row and one event (actor health, with why), no
+ * generation, nothing when unchanged; the actor is put back; read gives it.
+ */
+static void
+test_backend_health(void **state)
+{
+    struct lbd_registry  *reg = reg_web();
+    struct lbd_reg_state *st;
+    char                  err[512] = "", want[256], *before;
+    int64_t               gen = raw_int("SELECT value FROM meta WHERE key = 'generation'");
+    int64_t               events = raw_int("SELECT count(*) FROM events");
+
+    assert_int_equal(lbd_registry_backend_health(reg, 1, LBD_HEALTH_DOWN,
+                                                 "connect() refused (2 failures in a row)",
+                                                 err, sizeof(err)), LBD_REG_OK);
+    assert_sql_text("SELECT health FROM backends WHERE id = 1", "down");
+    assert_int_equal(raw_int("SELECT count(*) FROM backends WHERE id = 1 AND "
+                             "health_changed LIKE '20%Z'"), 1);
+    snprintf(want, sizeof(want), "health|web|127.0.0.1:9001|health|unknown|down|%lld|"
+             "connect() refused (2 failures in a row)", (long long) gen);
+    assert_sql_text("SELECT actor || '|' || pool || '|' || backend || '|' || what || '|' || old "
+                    "|| '|' || new || '|' || generation || '|' || detail FROM events "
+                    "ORDER BY id DESC LIMIT 1", want);
+    assert_int_equal(raw_int("SELECT value FROM meta WHERE key = 'generation'"), gen);
+    assert_int_equal(generation(reg), (uint64_t) gen);
+    assert_sql_text("SELECT value FROM meta WHERE key = 'actor'", "sqlite edit");
+
+    /* The same verdict again: nothing at all. */
+    before = dump();
+    assert_int_equal(lbd_registry_backend_health(reg, 1, LBD_HEALTH_DOWN, "again", err,
+                                                 sizeof(err)), LBD_REG_OK);
+    assert_unchanged(before);
+    free(before);
+
+    assert_int_equal(lbd_registry_backend_health(reg, 1, LBD_HEALTH_UP, NULL, err,
+                                                 sizeof(err)), LBD_REG_OK);
+    assert_sql_text("SELECT old || '->' || new || ' ' || coalesce(detail, 'none') FROM events "
+                    "ORDER BY id DESC LIMIT 1", "down->up none");
+    assert_int_equal(raw_int("SELECT count(*) FROM events"), events + 2);
+    assert_int_equal(lbd_registry_backend_health(reg, 2, LBD_HEALTH_DOWN, "x", err,
+                                                 sizeof(err)), LBD_REG_OK);
+    assert_int_equal(lbd_registry_read(reg, &st, err, sizeof(err)), LBD_REG_OK);
+    assert_int_equal(lbd_reg_state_pool(st, "web")->backends[0].health, LBD_HEALTH_UP);
+    assert_int_equal(lbd_reg_state_pool(st, "web")->backends[1].health, LBD_HEALTH_DOWN);
+    assert_int_equal(lbd_reg_state_pool(st, "web")->backends[2].health, LBD_HEALTH_UNKNOWN);
+    lbd_reg_state_free(st);
+
+    /* Errors change nothing. */
+    before = dump();
+    assert_int_equal(lbd_registry_backend_health(reg, 999, LBD_HEALTH_UP, NULL, err,
+                                                 sizeof(err)), LBD_REG_NOT_FOUND);
+    assert_string_equal(err, "no backend with id 999");
+    assert_int_equal(lbd_registry_backend_health(reg, 1, (enum lbd_health) 7, NULL, err,
+                                                 sizeof(err)), LBD_REG_INVALID);
+    assert_unchanged(before);
+    free(before);
+
+    /* An operator's edit: logged as theirs, still no generation; a bad value refused. */
+    raw_ok("UPDATE backends SET health = 'unknown' WHERE id = 1");
+    assert_sql_text("SELECT actor || ' ' || old || '->' || new FROM events ORDER BY id DESC "
+                    "LIMIT 1", "sqlite edit up->unknown");
+    assert_int_equal(raw_int("SELECT value FROM meta WHERE key = 'generation'"), gen);
+    assert_int_not_equal(raw_exec("UPDATE backends SET health = 'sleepy' WHERE id = 1"),
+                         SQLITE_OK);
+    assert_string_equal(lbd_health_name(LBD_HEALTH_DOWN), "down");
+    assert_int_equal(lbd_health_parse("up"), LBD_HEALTH_UP);
+    assert_int_equal(lbd_health_parse("UP"), -1);
+    lbd_registry_close(reg);
+}
+
 /* Pruning keeps the newest events and moves no generation. */
 static void
 test_prune_events(void **state)
@@ -1001,6 +1118,7 @@ main(void)
         T(test_migrate_creates_schema),
         T(test_migrate_twice),
         T(test_migrate_refuses_newer),
+        T(test_migrate_v1_to_v2),
         T(test_migrate_refuses_other_file),
         T(test_sync_creates),
         T(test_sync_again_changes_nothing),
@@ -1017,6 +1135,7 @@ main(void)
         T(test_slots_exhausted),
         T(test_read),
         T(test_events_and_busy),
+        T(test_backend_health),
         T(test_prune_events),
     };
 
