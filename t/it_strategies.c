@@ -242,17 +242,18 @@ stop_worker(pid_t pid)
  */
 #define RANDOM_N 24000
 
+/* total connections to strategy's pool with weights 1:2:3; each share within 2 points. */
 static void
-test_random_weights(void **state)
+check_weights(const char *strategy, int total)
 {
     static const int weights[NB] = { 1, 2, 3 };
     int              counts[NB] = { 0 }, failures = 0;
     int64_t          t0;
 
     start_backends();
-    start_lbd("random", NB, weights);
+    start_lbd(strategy, NB, weights);
     t0 = h_now_ms();
-    for (int k = 0; k < RANDOM_N; k++) {
+    for (int k = 0; k < total; k++) {
         char   resp[64];
         size_t n;
         int    i;
@@ -265,15 +266,33 @@ test_random_weights(void **state)
         }
         counts[i]++;
     }
-    fprintf(stderr, "%d connections in %lld ms\n", RANDOM_N, (long long) (h_now_ms() - t0));
+    fprintf(stderr, "%s: %d connections in %lld ms\n", strategy, total,
+            (long long) (h_now_ms() - t0));
     assert_int_equal(failures, 0);
     for (int i = 0; i < NB; i++) {
-        double share = 100.0 * counts[i] / RANDOM_N, exact = 100.0 * weights[i] / 6;
+        double share = 100.0 * counts[i] / total, exact = 100.0 * weights[i] / 6;
 
         fprintf(stderr, "backend %s (weight %d): %d connections, %.2f%% (exact %.2f%%)\n",
                 names[i], weights[i], counts[i], share, exact);
         assert_true(share - exact <= 2.0 && exact - share <= 2.0);
     }
+}
+
+static void
+test_random_weights(void **state)
+{
+    check_weights("random", RANDOM_N);
+}
+
+/*
+ * round_robin over 10,000 connections: deterministic per worker (each is
+ * within sum(weights) = 6 of its exact share), so the 2-point bound holds
+ * with a margin of about 190 connections.
+ */
+static void
+test_round_robin_weights(void **state)
+{
+    check_weights("round_robin", 10000);
 }
 
 /*
@@ -569,6 +588,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_random_weights, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_round_robin_weights, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_least_conn_global, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_two_choices_balance, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_switch_under_load, h_setup, h_teardown),
