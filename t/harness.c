@@ -1647,3 +1647,47 @@ h_sqlite(const char *db, const char *sql, char *out, size_t cap)
     free(text);
     return rc;
 }
+
+int
+h_log_count(const char *path, size_t from, ...)
+{
+    const char *needles[4];
+    int         nn = 0, count = 0;
+    va_list     ap;
+    size_t      len;
+    char       *text = h_read_file(path, &len), *line, *save = NULL;
+
+    va_start(ap, from);
+    while (nn < 4 && (needles[nn] = va_arg(ap, const char *)) != NULL)
+        nn++;
+    va_end(ap);
+    if (text == NULL)
+        return 0;
+    for (line = strtok_r(from < len ? text + from : text + len, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        int all = 1;
+
+        for (int i = 0; i < nn && all; i++)
+            all = strstr(line, needles[i]) != NULL;
+        count += all;
+    }
+    free(text);
+    return count;
+}
+
+void
+h_banner(int port, char *name, size_t cap)
+{
+    int     fd = h_connect(port, 3000);
+    ssize_t n;
+
+    name[0] = '\0';
+    if (fd == -1)
+        return;
+    n = h_recv_line(fd, name, cap, 3000);
+    close(fd);
+    if (n <= 0)
+        name[0] = '\0';
+    else
+        name[strcspn(name, "\n")] = '\0';
+}

@@ -123,6 +123,12 @@ int h_log_wait(const char *path, int timeout_ms, ...) __attribute__((sentinel));
 /* 1 when a line of path contains every string (NULL-terminated), else 0. */
 int h_log_has(const char *path, ...) __attribute__((sentinel));
 
+/*
+ * Lines of path, from byte offset from on, that contain every one of the
+ * strings (a NULL-terminated list of at most 4).  0 when path is unreadable.
+ */
+int h_log_count(const char *path, size_t from, ...) __attribute__((sentinel));
+
 /* Print path to stderr, each line prefixed with "  | ". */
 void h_dump(const char *path);
 
@@ -270,6 +276,13 @@ struct h_single {
  */
 int h_single_start(struct h_single *s, int nworkers, const char *extra,
                    const char *name, const char *srv_flags);
+
+/*
+ * Open one connection to a banner backend through port (lbd-testsrv -b) and
+ * read its greeting: the chosen backend's name, without the newline, into
+ * name; "" when the connection was closed or nothing came within 3 s.
+ */
+void h_banner(int port, char *name, size_t cap);
 
 /*
  * n "NAME" requests to port, each answered "<name>\n" within 5 s.

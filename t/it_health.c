@@ -107,24 +107,6 @@ start_lbd(const char *check)
     assert_int_equal(h_wait_listening(admin, 1, 5000), 0);
 }
 
-/* Which backend takes a new connection: its banner, or "" when none answered. */
-static void
-pick(char *name, size_t cap)
-{
-    int     fd = h_connect(port, 3000);
-    ssize_t n;
-
-    name[0] = '\0';
-    if (fd == -1)
-        return;
-    n = h_recv_line(fd, name, cap, 3000);
-    close(fd);
-    if (n <= 0)
-        name[0] = '\0';
-    else
-        name[strcspn(name, "\n")] = '\0';
-}
-
 /* n connections; each must be answered by want.  Returns how many were not. */
 static int
 picks(int n, const char *want)
@@ -133,7 +115,7 @@ picks(int n, const char *want)
     int  wrong = 0;
 
     for (int i = 0; i < n; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         if (strcmp(name, want) != 0) {
             if (wrong++ < 5)
                 fprintf(stderr, "connection %d: got \"%s\", want \"%s\"\n", i, name, want);
@@ -172,7 +154,7 @@ load_start(const char *only)
         while (!h_file_exists(stop) && n < 50000 && h_now_ms() < end) {
             int after = h_file_exists(gone);
 
-            pick(name, sizeof(name));
+            h_banner(port, name, sizeof(name));
             if (name[0] == '\0' && !after) {
                 cut++;
             } else if (name[0] == '\0' || (only != NULL && strcmp(name, only) != 0)) {
@@ -200,37 +182,6 @@ load_stop(pid_t pid)
     assert_int_equal(h_wait_exit(pid, 35000, &status), 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/*
- * Lines of the error log after byte offset from that hold every needle
- * (NULL-terminated).
- */
-static int
-log_count(size_t from, ...)
-{
-    const char *needles[4];
-    int         nn = 0, count = 0;
-    va_list     ap;
-    size_t      len;
-    char       *text = h_read_file(lbd.error_log, &len), *line, *save = NULL;
-
-    va_start(ap, from);
-    while (nn < 4 && (needles[nn] = va_arg(ap, const char *)) != NULL)
-        nn++;
-    va_end(ap);
-    if (text == NULL)
-        return 0;
-    for (line = strtok_r(from < len ? text + from : text + len, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        int all = 1;
-
-        for (int i = 0; i < nn && all; i++)
-            all = strstr(line, needles[i]) != NULL;
-        count += all;
-    }
-    free(text);
-    return count;
 }
 
 static size_t
@@ -335,7 +286,7 @@ count_reached(void *arg)
 {
     struct count_arg *c = arg;
 
-    return log_count(c->from, c->a, c->b, NULL) >= c->want;
+    return h_log_count(lbd.error_log, c->from, c->a, c->b, NULL) >= c->want;
 }
 
 /* Wait until want lines after from hold a and b. */
@@ -441,7 +392,7 @@ test_dead_backend_out_and_back(void **state)
     assert_int_equal(wait_count(0, baddr(1, a, sizeof(a)), "is down", 1, 10000), 0);
     out_ms = event_ms(1, "up", "down") - t0;
     load_stop(load);
-    tried_dead = log_count(0, bconnect(1, c, sizeof(c)), NULL);
+    tried_dead = h_log_count(lbd.error_log, 0, bconnect(1, c, sizeof(c)), NULL);
     fprintf(stderr, "B out %lld ms after its SIGTERM (interval %d ms x fall %d); under load, "
             "%d connections tried B first and failed over\n", (long long) out_ms, INTERVAL,
             FALL, tried_dead);
@@ -450,13 +401,13 @@ test_dead_backend_out_and_back(void **state)
 
     /* From now on no connection goes to B: the log gets no connect() line for it. */
     assert_int_equal(picks(300, "A"), 0);
-    after = log_count(0, bconnect(1, c, sizeof(c)), NULL);
+    after = h_log_count(lbd.error_log, 0, bconnect(1, c, sizeof(c)), NULL);
     fprintf(stderr, "300 connections after B was out: %d tried B\n", after - tried_dead);
     assert_int_equal(after, tried_dead);
 
     snprintf(want, sizeof(want), "backend 127.0.0.1:%d (pool \"p\") is down: connect() refused "
              "(2 failures in a row)", bport[1]);
-    assert_int_equal(log_count(0, want, NULL), 1);
+    assert_int_equal(h_log_count(lbd.error_log, 0, want, NULL), 1);
     assert_int_equal(wait_health(1, "down", 1000), 0);
     snprintf(want, sizeof(want), "SELECT actor, old, new, detail FROM events WHERE what = "
              "'health' AND backend = '127.0.0.1:%d' ORDER BY id;", bport[1]);
@@ -483,7 +434,7 @@ test_dead_backend_out_and_back(void **state)
         char name[64];
 
         assert_true(h_now_ms() < end);
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         seen = strcmp(name, "B") == 0;
     }
 }
@@ -505,7 +456,7 @@ test_http_status_and_body(void **state)
     assert_int_equal(wait_health(1, "down", 5000), 0);
     snprintf(want, sizeof(want), "backend 127.0.0.1:%d (pool \"p\") is down: status 503 "
              "(want 200-399) (2 failures in a row)", bport[1]);
-    assert_int_equal(log_count(0, want, NULL), 1);
+    assert_int_equal(h_log_count(lbd.error_log, 0, want, NULL), 1);
     /* What A was asked (-v logs each request line). */
     snprintf(path, sizeof(path), "srv-%d.log", bport[0]);
     assert_int_equal(h_log_wait(h_path(path), 3000, "GET /health HTTP/1.1", NULL), 0);
@@ -519,7 +470,7 @@ test_http_status_and_body(void **state)
              "the body lacks \"healthy\" (2 failures in a row)", bport[0]);
     assert_int_equal(h_log_wait(lbd.error_log, 3000, want, NULL), 0);
     /* B stayed down through the restart: no second verdict on it. */
-    assert_int_equal(log_count(0, baddr(1, a, sizeof(a)), "is ", NULL), 1);
+    assert_int_equal(h_log_count(lbd.error_log, 0, baddr(1, a, sizeof(a)), "is ", NULL), 1);
 
     /* One it holds: up again. */
     assert_non_null(write_conf(HTTP_CHECK("body = \"ok\";"), TOKEN, NULL));
@@ -549,7 +500,7 @@ test_reload_keeps_health(void **state)
     kill_backend(1);
     assert_int_equal(wait_count(0, baddr(1, a, sizeof(a)), "is down", 1, 5000), 0);
     assert_true(event_ms(1, "up", "down") > 0);
-    tried_dead = log_count(0, bconnect(1, c, sizeof(c)), NULL);
+    tried_dead = h_log_count(lbd.error_log, 0, bconnect(1, c, sizeof(c)), NULL);
 
     /* B died before the load: no connection may fail. */
     assert_non_null(h_write_file("gone", "B\n"));
@@ -576,9 +527,9 @@ test_reload_keeps_health(void **state)
     h_msleep(INTERVAL * (FALL + 3));
 
     load_stop(load);
-    assert_int_equal(log_count(0, bconnect(1, c, sizeof(c)), NULL), tried_dead);
+    assert_int_equal(h_log_count(lbd.error_log, 0, bconnect(1, c, sizeof(c)), NULL), tried_dead);
     assert_string_equal(api_health_first(1, h, sizeof(h)), "down");
-    assert_int_equal(log_count(0, baddr(1, a, sizeof(a)), "is ", NULL), 2);
+    assert_int_equal(h_log_count(lbd.error_log, 0, baddr(1, a, sizeof(a)), "is ", NULL), 2);
     assert_string_equal(sql("SELECT count(*) FROM events WHERE what = 'health' AND backend = "
                             "'127.0.0.1:%d';", bport[1]), "2\n");
     assert_string_equal(sql("SELECT health FROM backends WHERE port = %d;", bport[1]), "down\n");
@@ -611,12 +562,12 @@ test_restart_starts_from_last_state(void **state)
     /* At once: every connection to A, none tried on B. */
     assert_int_equal(picks(200, "A"), 0);
     assert_string_equal(api_health_first(1, h, sizeof(h)), "down");
-    assert_int_equal(log_count(from, bconnect(1, c, sizeof(c)), NULL), 0);
+    assert_int_equal(h_log_count(lbd.error_log, from, bconnect(1, c, sizeof(c)), NULL), 0);
     /* The checks run: a few intervals on, still down, never said up. */
     h_msleep(INTERVAL * (FALL + 3));
     assert_int_equal(picks(50, "A"), 0);
-    assert_int_equal(log_count(from, bconnect(1, c, sizeof(c)), NULL), 0);
-    assert_int_equal(log_count(from, baddr(1, a, sizeof(a)), "is ", NULL), 0);
+    assert_int_equal(h_log_count(lbd.error_log, from, bconnect(1, c, sizeof(c)), NULL), 0);
+    assert_int_equal(h_log_count(lbd.error_log, from, baddr(1, a, sizeof(a)), "is ", NULL), 0);
     fprintf(stderr, "after the restart: 250 connections, 0 tried B\n");
 
     /* And they let B in when it comes back. */

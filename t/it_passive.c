@@ -27,47 +27,6 @@
 static struct h_lbd lbd;
 static int          port, admin;
 
-/* Which backend took a new connection: its name, or "" when the client was closed. */
-static void
-pick(char *name, size_t cap)
-{
-    int     fd = h_connect(port, 3000);
-    ssize_t n;
-
-    name[0] = '\0';
-    if (fd == -1)
-        return;
-    n = h_recv_line(fd, name, cap, 3000);
-    close(fd);
-    if (n <= 0)
-        name[0] = '\0';
-    else
-        name[strcspn(name, "\n")] = '\0';
-}
-
-/* Lines of the error log that hold every string (a NULL-terminated list). */
-static int
-log_count(const char *first, ...)
-{
-    char   *text = h_read_file(lbd.error_log, NULL), *line, *save = NULL;
-    int     n = 0;
-
-    for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        va_list     ap;
-        const char *s;
-        int         all = 1;
-
-        va_start(ap, first);
-        for (s = first; s != NULL; s = va_arg(ap, const char *))
-            all &= strstr(line, s) != NULL;
-        va_end(ap);
-        n += all;
-    }
-    free(text);
-    return n;
-}
-
 /* Start lbd (2 workers) with pool p over ports[0..n) and pool_extra in p's group. */
 static void
 start(const int *ports, int n, const char *pool_extra, const char *more_pools)
@@ -109,7 +68,7 @@ logged(void *arg)
 {
     struct log_arg *l = arg;
 
-    return log_count(l->a, l->b, NULL) > 0;
+    return h_log_count(lbd.error_log, 0, l->a, l->b, NULL) > 0;
 }
 
 /*
@@ -133,38 +92,38 @@ test_ejection_and_trial(void **state)
 
     /* Every client is served (retries), and B is ejected after 3 refusals. */
     for (int i = 0; i < 20; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         assert_string_equal(name, "A");
     }
     assert_int_equal(h_log_wait(lbd.error_log, 3000, "ejected for 1000 ms after", NULL), 0);
-    attempts = log_count(dead, NULL);
+    attempts = h_log_count(lbd.error_log, 0, dead, NULL);
     fprintf(stderr, "connect attempts to the dead backend before the ejection: %d\n", attempts);
     assert_true(attempts >= 3 && attempts <= 3 + 2);    /* each worker may race one in */
 
     /* Ejected: the next connections go to A without trying B. */
     for (int i = 0; i < 20; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         assert_string_equal(name, "A");
     }
-    assert_true(log_count(dead, NULL) <= attempts + 1);
+    assert_true(h_log_count(lbd.error_log, 0, dead, NULL) <= attempts + 1);
 
     /* Still dead at the trial: ejected again, for twice as long. */
     for (int64_t end = h_now_ms() + 5000;
-         h_now_ms() < end && log_count("failed its trial", "ejected for 2000 ms", NULL) == 0;
+         h_now_ms() < end && h_log_count(lbd.error_log, 0, "failed its trial", "ejected for 2000 ms", NULL) == 0;
          h_msleep(100))
-        pick(name, sizeof(name));
-    assert_true(log_count("failed its trial", "ejected for 2000 ms", NULL) >= 1);
+        h_banner(port, name, sizeof(name));
+    assert_true(h_log_count(lbd.error_log, 0, "failed its trial", "ejected for 2000 ms", NULL) >= 1);
 
     /* It comes back: the trial succeeds and B takes connections again. */
     assert_int_not_equal(h_testsrv(ports[1], "B", "-b"), -1);
     for (int64_t end = h_now_ms() + 10000; h_now_ms() < end && !logged(&back); h_msleep(50))
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
     assert_true(logged(&back));
     {
         int got_b = 0;
 
         for (int i = 0; i < 40 && !got_b; i++) {
-            pick(name, sizeof(name));
+            h_banner(port, name, sizeof(name));
             got_b = strcmp(name, "B") == 0;
         }
         assert_true(got_b);
@@ -187,7 +146,7 @@ test_retries_are_bounded(void **state)
     for (int i = 0; i < 60; i++) {
         int64_t t0 = h_now_ms();
 
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         if (name[0] == '\0') {
             failed++;
             assert_true(h_now_ms() - t0 < 1000);        /* closed at once, no hang */
@@ -197,8 +156,8 @@ test_retries_are_bounded(void **state)
     }
     fprintf(stderr, "retries = 1 over 5 dead of 6: %d served, %d closed\n", served, failed);
     assert_true(failed > 0 && served > 0);
-    assert_true(log_count("retries used up", "tried 2 of 6", NULL) > 0);
-    assert_int_equal(log_count("tried 3 of 6", NULL), 0);
+    assert_true(h_log_count(lbd.error_log, 0, "retries used up", "tried 2 of 6", NULL) > 0);
+    assert_int_equal(h_log_count(lbd.error_log, 0, "tried 3 of 6", NULL), 0);
 }
 
 /* No eligible backend in the pool: its backup pool serves; none there either: fail fast. */
@@ -215,19 +174,19 @@ test_backup_pool_and_fail_fast(void **state)
              "\"127.0.0.1:%d\"; } ); }", spare);
     start(ports, 1, "backup = \"spare\";", more);
 
-    pick(name, sizeof(name));
+    h_banner(port, name, sizeof(name));
     assert_string_equal(name, "A");
     snprintf(path, sizeof(path), "/api/pools/p/backends/127.0.0.1:%d", ports[0]);
     assert_int_equal(h_http(admin, "PATCH", path, TOKEN, "{\"state\": \"drain\"}", resp,
                             sizeof(resp), 5000), 200);
     for (int64_t end = h_now_ms() + 3000; h_now_ms() < end; h_msleep(20)) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         if (strcmp(name, "S") == 0)
             break;
     }
     assert_string_equal(name, "S");
     for (int i = 0; i < 10; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         assert_string_equal(name, "S");
     }
 
@@ -238,7 +197,7 @@ test_backup_pool_and_fail_fast(void **state)
     for (int64_t end = h_now_ms() + 3000; h_now_ms() < end; h_msleep(20)) {
         int64_t t0 = h_now_ms();
 
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         if (name[0] == '\0') {
             assert_true(h_now_ms() - t0 < 1000);
             break;
@@ -267,12 +226,12 @@ test_slow_start_ramps_an_added_backend(void **state)
                             sizeof(resp), 5000), 201);
     /* First, a share near a tenth of its weight (A and B: full). */
     for (int i = 0; i < 90; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         early += strcmp(name, "C") == 0;
     }
     h_msleep(3200);
     for (int i = 0; i < 90; i++) {
-        pick(name, sizeof(name));
+        h_banner(port, name, sizeof(name));
         late += strcmp(name, "C") == 0;
     }
     fprintf(stderr, "slow start: C got %d of 90 right after it was added, %d of 90 after 3 s\n",

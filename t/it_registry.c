@@ -73,24 +73,6 @@ start_lbd(int nconf)
     assert_int_equal(h_wait_listening(admin, 1, 5000), 0);
 }
 
-/* Which backend takes a new connection: its banner, or "" when none answered. */
-static void
-pick(char *name, size_t cap)
-{
-    int     fd = h_connect(port, 3000);
-    ssize_t n;
-
-    name[0] = '\0';
-    if (fd == -1)
-        return;
-    n = h_recv_line(fd, name, cap, 3000);
-    close(fd);
-    if (n <= 0)
-        name[0] = '\0';
-    else
-        name[strcspn(name, "\n")] = '\0';
-}
-
 struct seen_arg {
     const char *name;
     int         want;       /* 1: wait until it is picked; 0: until it is not, 20 times */
@@ -104,14 +86,14 @@ seen(void *arg)
 
     if (a->want) {
         for (int i = 0; i < 8; i++) {
-            pick(got, sizeof(got));
+            h_banner(port, got, sizeof(got));
             if (strcmp(got, a->name) == 0)
                 return 1;
         }
         return 0;
     }
     for (int i = 0; i < 20; i++) {
-        pick(got, sizeof(got));
+        h_banner(port, got, sizeof(got));
         if (strcmp(got, a->name) == 0 || got[0] == '\0')
             return 0;
     }
@@ -411,7 +393,7 @@ test_changes_under_load_fail_nothing(void **state)
 
         /* Bounded: 8 s or 3000 connections, whichever comes first. */
         while (n < 3000 && h_now_ms() < end) {
-            pick(name, sizeof(name));
+            h_banner(port, name, sizeof(name));
             n++;
             if (name[0] == '\0') {
                 failed++;

@@ -24,35 +24,14 @@
 #define MAXP   8
 #define TAU_MS 10000.0      /* the module's time constant */
 
-struct fixture {
-    struct lbd_pool pool;
-    struct lbd_peer peers[MAXP];
-};
+#include "strategy_fixture.h"
 
 static const struct lbd_strategy *ewma;
 
 static void
 pool_init(struct fixture *f, const int *weights, unsigned n)
 {
-    memset(f, 0, sizeof(*f));
-    for (unsigned i = 0; i < n; i++) {
-        snprintf(f->peers[i].addr.text, sizeof(f->peers[i].addr.text), "10.0.0.%u:80", i + 1);
-        f->peers[i].weight = weights ? weights[i] : 1;
-        f->peers[i].index = i;
-        f->peers[i].slot = -1;
-    }
-    f->pool.name = "t";
-    f->pool.peers = f->peers;
-    f->pool.npeers = n;
-    f->pool.strategy = ewma;
-    assert_int_equal(ewma->init(&f->pool), LBD_OK);
-}
-
-static void
-pool_fini(struct fixture *f)
-{
-    ewma->fini(&f->pool);
-    assert_null(f->pool.sdata);
+    fixture_init(f, "ewma", weights, n);
 }
 
 static int
@@ -109,7 +88,7 @@ test_slow_peer_avoided(void **state)
     assert_true(count[0] + count[2] > 900);
     assert_true(count[1] <= 1);         /* observed at its first pick */
     assert_true(count[0] > 300 && count[2] > 300);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /*
@@ -177,7 +156,7 @@ test_peak_and_decay(void **state)
     fprintf(stderr, "after a blend of %.1f ms B is tried again at %.1f s (expected %.1f s)\n",
             blend / 1000, t / 1000.0, want / 1000.0);
     assert_true(t != -1 && llabs(t - want) <= 500);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /*
@@ -206,7 +185,7 @@ test_outstanding_and_weight(void **state)
     f.peers[1].active = 0;
     for (int k = 0; k < 20; k++)
         assert_int_equal(pick(&f, 1, NULL), 1);
-    pool_fini(&f);
+    fixture_fini(&f);
 
     pool_init(&f, weights, 2);
     observe(&f, 0, 0, 1000);
@@ -217,7 +196,7 @@ test_outstanding_and_weight(void **state)
     f.peers[0].active = 3;          /* 1 * 4 / 3 > 1 */
     for (int k = 0; k < 20; k++)
         assert_int_equal(pick(&f, 0, NULL), 1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* A failed connect counts as a 1 s one: the peer loses against a 1 ms one. */
@@ -236,7 +215,7 @@ test_failure_counts_as_slow(void **state)
     /* An ordinary end of a connection is no observation. */
     ewma->release(&f.pool, &f.peers[0], LBD_PEER_OK);
     assert_int_equal(pick(&f, 0, NULL), 0);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /*
@@ -256,7 +235,7 @@ test_unobserved_peer_tried(void **state)
 
     pool_init(&f, NULL, 2);
     assert_int_equal(pick_connect(&f, 0, lat) + pick_connect(&f, 1, lat), 1);
-    pool_fini(&f);
+    fixture_fini(&f);
 
     pool_init(&f, NULL, 3);
     observe(&f, 0, 0, 1000);
@@ -278,7 +257,7 @@ test_unobserved_peer_tried(void **state)
             count[0], count[1], count[2]);
     assert_true(count[0] > 0 && count[2] > 0);
     assert_int_equal(count[1], 0);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Tried and ineligible peers are skipped; none left gives NULL. */
@@ -303,11 +282,11 @@ test_skips_tried_and_down(void **state)
     assert_int_equal(pick(&f, 0, &tried), -1);
     f.peers[0].draining = f.peers[1].down = f.peers[3].down = 1;
     assert_int_equal(pick(&f, 0, NULL), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 
     pool_init(&f, NULL, 0);
     assert_int_equal(pick(&f, 0, NULL), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 int

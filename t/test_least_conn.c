@@ -21,35 +21,12 @@
 
 #define MAXP 8
 
-struct fixture {
-    struct lbd_pool pool;
-    struct lbd_peer peers[MAXP];
-};
+#include "strategy_fixture.h"
 
 static void
 pool_init(struct fixture *f, const int *weights, unsigned n)
 {
-    const struct lbd_strategy *lc = lbd_strategy_find("least_conn");
-
-    assert_non_null(lc);
-    memset(f, 0, sizeof(*f));
-    for (unsigned i = 0; i < n; i++) {
-        f->peers[i].weight = weights[i];
-        f->peers[i].index = i;
-        f->peers[i].slot = -1;
-    }
-    f->pool.name = "t";
-    f->pool.peers = f->peers;
-    f->pool.npeers = n;
-    f->pool.strategy = lc;
-    assert_int_equal(lc->init(&f->pool), LBD_OK);
-}
-
-static void
-pool_fini(struct fixture *f)
-{
-    f->pool.strategy->fini(&f->pool);
-    assert_null(f->pool.sdata);
+    fixture_init(f, "least_conn", weights, n);
 }
 
 /* One pick; the index, or -1 for NULL.  hold: count it as the core would. */
@@ -99,7 +76,7 @@ test_least_loaded_by_weight(void **state)
         /* 11/1, 21/2, 30/3 = 10: C, the most connections but the least by weight. */
         set_active(&f, (const uint64_t[]) { 10, 20, 29 }, 3);
         assert_int_equal(pick(&f, NULL, 0), 2);
-        pool_fini(&f);
+        fixture_fini(&f);
     }
 }
 
@@ -113,7 +90,7 @@ test_idle_heaviest_first(void **state)
     for (int run = 0; run < 20; run++) {
         pool_init(&f, w, 3);
         assert_int_equal(pick(&f, NULL, 0), 1);
-        pool_fini(&f);
+        fixture_fini(&f);
     }
 }
 
@@ -136,7 +113,7 @@ test_skips_ineligible(void **state)
     assert_int_equal(f.peers[3].active, 20);
     f.peers[1].down = f.peers[3].draining = 1;
     assert_int_equal(pick(&f, NULL, 0), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* A retry never gets a tried peer, even the least loaded; all tried: NULL. */
@@ -156,7 +133,7 @@ test_skips_tried(void **state)
     assert_int_equal(pick(&f, &tried, 0), 2);
     lbd_bit_set(&tried, 2);
     assert_int_equal(pick(&f, &tried, 0), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /*
@@ -187,7 +164,7 @@ test_ties_spread(void **state)
         for (int i = 0; i < 4; i++)
             seen |= 1 << pick(&f, NULL, 0);
         assert_int_equal(seen, 15);
-        pool_fini(&f);
+        fixture_fini(&f);
     }
 }
 
@@ -206,7 +183,7 @@ test_workers_start_apart(void **state)
     for (int run = 0; run < 64; run++) {
         pool_init(&f, w, 4);
         first |= 1 << pick(&f, NULL, 0);
-        pool_fini(&f);
+        fixture_fini(&f);
     }
     /* All four: a fixed start would give one; missing one has odds 4 (3/4)^64 < 1e-7. */
     assert_int_equal(first, 15);
@@ -227,7 +204,7 @@ test_weights_exact(void **state)
         assert_int_equal(f.peers[1].active, 2 * k);
         assert_int_equal(f.peers[2].active, 3 * k);
     }
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Counts far beyond any real backend compare without overflow (UBSan watches). */
@@ -249,7 +226,7 @@ test_huge_counts(void **state)
     set_active(&f, (const uint64_t[]) { (uint64_t) 1 << 62, (uint64_t) 1 << 40,
                                         (uint64_t) 1 << 50 }, 3);
     assert_true(pick(&f, NULL, 0) <= 1);    /* weight 1000 beats weight 1 at equal load */
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* An empty pool: init works, pick says NULL. */
@@ -260,7 +237,7 @@ test_empty_pool(void **state)
 
     pool_init(&f, NULL, 0);
     assert_int_equal(pick(&f, NULL, 0), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 int

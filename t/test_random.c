@@ -24,35 +24,12 @@
 #define MAXP 8
 #define SEED "20240611"
 
-struct fixture {
-    struct lbd_pool pool;
-    struct lbd_peer peers[MAXP];
-};
+#include "strategy_fixture.h"
 
 static void
 pool_init(struct fixture *f, const int *weights, unsigned n)
 {
-    const struct lbd_strategy *s = lbd_strategy_find("random");
-
-    assert_non_null(s);
-    memset(f, 0, sizeof(*f));
-    for (unsigned i = 0; i < n; i++) {
-        f->peers[i].weight = weights[i];
-        f->peers[i].index = i;
-        f->peers[i].slot = -1;
-    }
-    f->pool.name = "t";
-    f->pool.peers = f->peers;
-    f->pool.npeers = n;
-    f->pool.strategy = s;
-    assert_int_equal(s->init(&f->pool), LBD_OK);
-}
-
-static void
-pool_fini(struct fixture *f)
-{
-    f->pool.strategy->fini(&f->pool);
-    assert_null(f->pool.sdata);
+    fixture_init(f, "random", weights, n);
 }
 
 static int
@@ -124,7 +101,7 @@ test_weights_honoured(void **state)
 
     pool_init(&f, w, 3);
     check_shares(&f, w, all, 3, 100000);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* A draining and a down peer take nothing; the others keep their ratio. */
@@ -140,7 +117,7 @@ test_skips_ineligible(void **state)
     check_shares(&f, w, ok, 5, 100000);
     f.peers[0].down = f.peers[2].down = f.peers[4].draining = 1;
     assert_int_equal(pick(&f, NULL), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Tried peers are never drawn again, whatever their weight; all tried: NULL. */
@@ -164,7 +141,7 @@ test_skips_tried(void **state)
         assert_int_equal(tried, 15);
         assert_int_equal(pick(&f, &tried), -1);
     }
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* One eligible peer: always it.  No peer: NULL. */
@@ -178,10 +155,10 @@ test_one_and_none(void **state)
     f.peers[0].down = f.peers[2].down = 1;
     for (int i = 0; i < 100; i++)
         assert_int_equal(pick(&f, NULL), 1);
-    pool_fini(&f);
+    fixture_fini(&f);
     pool_init(&f, NULL, 0);
     assert_int_equal(pick(&f, NULL), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* The same seed replays the same draws. */
@@ -195,8 +172,8 @@ test_seed_replays(void **state)
     pool_init(&b, w, 8);
     for (int i = 0; i < 1000; i++)
         assert_int_equal(pick(&a, NULL), pick(&b, NULL));
-    pool_fini(&a);
-    pool_fini(&b);
+    fixture_fini(&a);
+    fixture_fini(&b);
 }
 
 /*

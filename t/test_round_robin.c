@@ -14,27 +14,12 @@
 
 #define MAXP 8
 
-struct fixture {
-    struct lbd_pool pool;
-    struct lbd_peer peers[MAXP];
-};
+#include "strategy_fixture.h"
 
 static void
 pool_init(struct fixture *f, const int *weights, unsigned n)
 {
-    const struct lbd_strategy *rr = lbd_strategy_find("round_robin");
-
-    assert_non_null(rr);
-    memset(f, 0, sizeof(*f));
-    for (unsigned i = 0; i < n; i++) {
-        f->peers[i].weight = weights[i];
-        f->peers[i].index = i;
-    }
-    f->pool.name = "t";
-    f->pool.peers = f->peers;
-    f->pool.npeers = n;
-    f->pool.strategy = rr;
-    assert_int_equal(rr->init(&f->pool), LBD_OK);
+    fixture_init(f, "round_robin", weights, n);
 }
 
 static int

@@ -24,41 +24,12 @@
 #define MAXP 128
 #define SEED "20240611"
 
-struct fixture {
-    struct lbd_pool pool;
-    struct lbd_peer peers[MAXP];
-};
-
-static void
-pool_init_as(struct fixture *f, const char *strategy, const int *weights, unsigned n)
-{
-    const struct lbd_strategy *s = lbd_strategy_find(strategy);
-
-    assert_non_null(s);
-    memset(f, 0, sizeof(*f));
-    for (unsigned i = 0; i < n; i++) {
-        f->peers[i].weight = weights ? weights[i] : 1;
-        f->peers[i].index = i;
-        f->peers[i].slot = -1;
-    }
-    f->pool.name = "t";
-    f->pool.peers = f->peers;
-    f->pool.npeers = n;
-    f->pool.strategy = s;
-    assert_int_equal(s->init(&f->pool), LBD_OK);
-}
+#include "strategy_fixture.h"
 
 static void
 pool_init(struct fixture *f, const int *weights, unsigned n)
 {
-    pool_init_as(f, "two_choices", weights, n);
-}
-
-static void
-pool_fini(struct fixture *f)
-{
-    f->pool.strategy->fini(&f->pool);
-    assert_null(f->pool.sdata);
+    fixture_init(f, "two_choices", weights, n);
 }
 
 /* One pick; the index, or -1 for NULL.  hold: count it as the core would. */
@@ -97,7 +68,7 @@ test_two_never_the_more_loaded(void **state)
     f.peers[1].active = 9;      /* 10/3 > 3/1 */
     for (int i = 0; i < 1000; i++)
         assert_int_equal(pick(&f, NULL, 0), 0);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /*
@@ -124,7 +95,7 @@ test_most_loaded_never(void **state)
     assert_true(count[1] > 2800 && count[1] < 3200);
     assert_true(count[2] > 1800 && count[2] < 2200);
     assert_true(count[3] > 800 && count[3] < 1200);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Equal loads: a tie goes to the first drawn, so both share. */
@@ -139,7 +110,7 @@ test_ties_shared(void **state)
         count[pick(&f, NULL, 0)]++;
     fprintf(stderr, "tied pair: %d and %d of 10000\n", count[0], count[1]);
     assert_true(count[0] > 4800 && count[1] > 4800);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Never ineligible or tried peers; one candidate: that one; none: NULL. */
@@ -163,10 +134,10 @@ test_skips_ineligible_and_tried(void **state)
 
         assert_true(p == 1 || p == 3);
     }
-    pool_fini(&f);
+    fixture_fini(&f);
     pool_init(&f, NULL, 0);
     assert_int_equal(pick(&f, NULL, 0), -1);
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* Under load the weights still rule: 1:2:3 over 6000 held connections. */
@@ -188,7 +159,7 @@ test_weights_honoured(void **state)
 
         assert_true(dev >= -6 && dev <= 6);
     }
-    pool_fini(&f);
+    fixture_fini(&f);
 }
 
 /* n held connections into m equal backends; the busiest's load. */
@@ -198,13 +169,13 @@ max_load(const char *strategy, unsigned m, int n)
     struct fixture f;
     uint64_t       max = 0;
 
-    pool_init_as(&f, strategy, NULL, m);
+    fixture_init(&f, strategy, NULL, m);
     for (int k = 0; k < n; k++)
         assert_true(pick(&f, NULL, 1) >= 0);
     for (unsigned i = 0; i < m; i++)
         if (f.peers[i].active > max)
             max = f.peers[i].active;
-    pool_fini(&f);
+    fixture_fini(&f);
     return max;
 }
 
