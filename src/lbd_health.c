@@ -340,13 +340,8 @@ publish(struct target *t, enum lbd_health was, const char *why)
          * and the checks' proof of life closes the passive circuit breaker
          * too, so that failures seen while it was down do not keep it out.
          */
-        if (t->track.health == LBD_HEALTH_UP && was == LBD_HEALTH_DOWN) {
-            atomic_store(&b->up_since, now_ms());
-            atomic_store(&b->fails_in_row, 0);
-            atomic_store(&b->ejections, 0);
-            atomic_store(&b->ejected_until, 0);
-            atomic_store(&b->trial, 0);
-        }
+        if (t->track.health == LBD_HEALTH_UP && was == LBD_HEALTH_DOWN)
+            lbd_shm_backend_back(b, now_ms());
         atomic_store(&b->health, (uint32_t) t->track.health);
     }
     verdict_detail(t, why, detail, sizeof(detail));

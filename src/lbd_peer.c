@@ -94,12 +94,8 @@ lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const char *p
 
     if (b == NULL || !trial)
         return;
-    atomic_store(&b->fails_in_row, 0);
     /* The trial went through: close the circuit, ramp up again. */
-    atomic_store(&b->ejections, 0);
-    atomic_store(&b->up_since, now_ms);
-    atomic_store(&b->ejected_until, 0);
-    atomic_store(&b->trial, 0);
+    lbd_shm_backend_back(b, now_ms);
     lbd_log(LBD_LOG_NOTICE, "backend %s (pool \"%s\") is back: its trial connection succeeded",
             peer->addr.text, pool);
 }

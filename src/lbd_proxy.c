@@ -134,15 +134,6 @@ mono_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * The client's address as a 64-bit key (FNV-1a over the IP bytes, not the
  * port): what hash strategies map to a backend, equal in every worker.
@@ -467,7 +458,7 @@ on_connected(struct lbd_conn *conn)
     lbd_peer_success(conn->peer, conn->trial, mono_ms(), conn->pool->name);
     conn->trial = 0;
     if (conn->pool->strategy->connected)
-        conn->pool->strategy->connected(conn->pool, conn->peer, now_us() - conn->connect_us);
+        conn->pool->strategy->connected(conn->pool, conn->peer, lbd_shm_now_ns() / 1000 - conn->connect_us);
     if (lbd_shm != NULL && conn->peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[conn->peer->slot].total, 1,
                                   memory_order_relaxed);
@@ -648,7 +639,7 @@ connect_next(struct lbd_conn *conn)
         conn->b.fd = fd;
         event_assign(&conn->b.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->b);
 
-        conn->connect_us = now_us();
+        conn->connect_us = lbd_shm_now_ns() / 1000;
         if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
             on_connected(conn);
             return;

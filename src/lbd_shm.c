@@ -139,3 +139,14 @@ lbd_shm_backend_reset(struct lbd_shm *shm, unsigned slot, int64_t id)
         atomic_store(&shm->conns[i][slot], 0);
     atomic_store(&b->id, id);
 }
+
+void
+lbd_shm_backend_back(struct lbd_shm_backend *b, int64_t now_ms)
+{
+    /* The ramp first, then the circuit: nobody sees it eligible at full weight. */
+    atomic_store(&b->up_since, now_ms);
+    atomic_store(&b->fails_in_row, 0);
+    atomic_store(&b->ejections, 0);
+    atomic_store(&b->ejected_until, 0);
+    atomic_store(&b->trial, 0);
+}

@@ -138,6 +138,14 @@ uint64_t lbd_shm_oldest(const struct lbd_shm *shm);
 void lbd_shm_backend_reset(struct lbd_shm *shm, unsigned slot, int64_t id);
 
 /*
+ * The backend is (back) up: a successful trial connection, or the health
+ * checks' verdict.  Closes its passive circuit breaker (no failures, no
+ * ejection, no trial out) and starts its slow-start ramp at now_ms
+ * (CLOCK_MONOTONIC).  Any process.
+ */
+void lbd_shm_backend_back(struct lbd_shm_backend *b, int64_t now_ms);
+
+/*
  * One connection more (delta 1) or less (-1) to the backend in slot, held
  * by worker wslot.  Worker loop; two relaxed atomic adds.
  */
