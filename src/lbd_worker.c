@@ -31,7 +31,7 @@
 #define LBD_GENERATION_TICK_MS  10
 /* A worker's registry reads wait at most this long for a lock (WAL readers
  * rarely wait at all); past it the reload is retried on the next tick. */
-#define LBD_READ_BUSY_MS        20
+#define LBD_READ_BUSY_MS       200
 /* After a graceful stop closed the admin listener, how long the admin port
  * still reads what clients already sent. */
 #define LBD_ADMIN_LINGER_MS   1000
@@ -310,7 +310,7 @@ load_registry(struct lbd_worker *w)
     struct lbd_reg_state *state;
     char                  err[512];
 
-    w->reg = lbd_registry_open(w->cycle->conf->registry_path, 1, LBD_READ_BUSY_MS * 10,
+    w->reg = lbd_registry_open(w->cycle->conf->registry_path, 1, LBD_READ_BUSY_MS,
                                err, sizeof(err));
     if (w->reg == NULL) {
         lbd_log(LBD_LOG_CRIT, "worker %u: %s", w->slot, err);
