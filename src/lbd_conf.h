@@ -26,6 +26,14 @@ enum lbd_log_level {
 
 enum lbd_mode {
     LBD_MODE_TCP = 0,
+    LBD_MODE_HTTP,
+};
+
+/* What the hash strategy keys on (HTTP services: a header or a cookie). */
+enum lbd_hash_key {
+    LBD_HASH_KEY_IP = 0,       /* the client's address (default; TCP and HTTP) */
+    LBD_HASH_KEY_HEADER,       /* hash_key = "header:NAME": NAME's value, else the IP */
+    LBD_HASH_KEY_COOKIE,       /* hash_key = "cookie:NAME": the cookie's value, else the IP */
 };
 
 struct lbd_backend_conf {
@@ -71,9 +79,56 @@ struct lbd_pool_conf {
     int                      retries;     /* other backends tried after a connect failure, default 3 */
     char                    *backup;      /* pool used when none of this one's is eligible, or NULL */
     int                      backup_index;/* index of backup in conf->pools, or -1 */
+
+    /* HTTP services only. */
+    int                      keepalive;   /* idle connections kept per backend per worker,
+                                             0..10000, default 32; 0: none */
+    int                      keepalive_timeout; /* ms an idle backend connection is kept, default 60000 */
+    char                    *sticky_cookie;/* cookie lbd sets to pin a client, NULL: off */
+    enum lbd_hash_key        hash_key;    /* default LBD_HASH_KEY_IP */
+    char                    *hash_key_name;/* header or cookie name, or NULL */
+
     struct lbd_backend_conf *backends;
     unsigned                 nbackends;   /* may be 0: backends come from the API */
     int                      line;
+};
+
+/*
+ * A routing rule of an HTTP service: requests whose Host matches host and
+ * whose path starts with path go to pool.  Of the rules that match, the one
+ * with the longest path wins; at equal length one with a host beats one
+ * without, and then the first written.  No rule: the service's pool.
+ */
+struct lbd_route_conf {
+    char            *host;       /* lowercased, no port; "*.example.com" matches
+                                    any subdomain; NULL: any host */
+    char            *path;       /* prefix, starts with '/'; default "/" */
+    char            *pool_name;
+    unsigned         pool;       /* index into conf->pools */
+    int              line;
+};
+
+/* An HTTP service's settings: its "http" group and "routes" list. */
+struct lbd_http_conf {
+    size_t           max_header_size;   /* a request or response head, default 8k,
+                                           1k..64k and at most proxy_buffer_size / 2:
+                                           over it a request gets 431 */
+    int              header_timeout;    /* ms to receive a whole request head from its
+                                           first byte, default 10000: then 408 */
+    int              keepalive_timeout; /* ms a client connection may idle between
+                                           requests, default 75000; 0: no keepalive */
+    int              keepalive_requests;/* requests per client connection, default 1000 */
+    int              response_timeout;  /* ms to wait for the response head once the
+                                           request is sent, default 60000: then 504 */
+    int              body_timeout;      /* ms a body may make no progress (either way),
+                                           default 60000 */
+    unsigned         forwarded_for:1;   /* X-Forwarded-For (appended), default on */
+    unsigned         forwarded_proto:1; /* X-Forwarded-Proto, default on */
+    unsigned         real_ip:1;         /* X-Real-IP, default on */
+    char            *access_log;        /* path, NULL: off */
+    int              access_log_format; /* enum lbd_alog_format, default combined */
+    struct lbd_route_conf *routes;
+    unsigned         nroutes;
 };
 
 struct lbd_service_conf {
@@ -84,7 +139,8 @@ struct lbd_service_conf {
     unsigned         pool;             /* index into conf->pools */
     int              backlog;          /* listen(2) backlog, default 511 */
     int              connect_timeout;  /* ms; default conf->connect_timeout */
-    int              idle_timeout;     /* ms; default conf->idle_timeout */
+    int              idle_timeout;     /* ms; default conf->idle_timeout (http: tunnels) */
+    struct lbd_http_conf http;         /* mode http */
     int              line;
 };
 
