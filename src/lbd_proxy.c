@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbd_buf.h"
 #include "lbd_log.h"
 #include "lbd_peer.h"
 #include "lbd_shm.h"
@@ -35,12 +36,6 @@
 
 /* Buffers kept on a worker's free list at most; the rest go back to malloc. */
 #define LBD_FREE_BUFS_MAX 256
-
-struct lbd_buf {
-    struct lbd_buf *next;          /* free list link */
-    uint32_t        start, end;    /* the bytes not yet written */
-    char            data[];
-};
 
 union lbd_sockaddr {
     struct sockaddr     sa;
@@ -201,13 +196,18 @@ loop_ms(struct event_base *base)
 static struct lbd_buf *
 buf_get(struct lbd_conn *conn)
 {
-    struct lbd_worker *w = conn_worker(conn);
-    struct lbd_buf    *buf = w->free_bufs;
+    return lbd_buf_get(conn_worker(conn));
+}
+
+struct lbd_buf *
+lbd_buf_get(struct lbd_worker *w)
+{
+    struct lbd_buf *buf = w->free_bufs;
 
     if (buf != NULL) {
         w->free_bufs = buf->next;
         w->nfree_bufs--;
-    } else if ((buf = malloc(sizeof(*buf) + buf_cap(conn))) == NULL) {
+    } else if ((buf = malloc(sizeof(*buf) + w->cycle->conf->proxy_buffer_size)) == NULL) {
         return NULL;
     }
     buf->next = NULL;
@@ -217,6 +217,12 @@ buf_get(struct lbd_conn *conn)
 
 static void
 buf_put(struct lbd_worker *w, struct lbd_buf *buf)
+{
+    lbd_buf_put(w, buf);
+}
+
+void
+lbd_buf_put(struct lbd_worker *w, struct lbd_buf *buf)
 {
     if (w->nfree_bufs >= LBD_FREE_BUFS_MAX) {
         free(buf);

@@ -35,6 +35,26 @@ publish_oldest(void)
 }
 
 static void
+routes_free(int **route_pool, unsigned nservices)
+{
+    if (route_pool == NULL)
+        return;
+    for (unsigned i = 0; i < nservices; i++)
+        free(route_pool[i]);
+    free(route_pool);
+}
+
+/* The index of the pool called name in snap, or -1. */
+static int
+pool_index(const struct lbd_snapshot *snap, const char *name)
+{
+    for (unsigned j = 0; j < snap->npools; j++)
+        if (strcmp(snap->pools[j].name, name) == 0)
+            return (int) j;
+    return -1;
+}
+
+static void
 pools_free(struct lbd_pool *pools, unsigned npools)
 {
     for (unsigned i = 0; i < npools; i++) {
@@ -119,11 +139,25 @@ lbd_snapshot_build(const struct lbd_conf *conf, const struct lbd_reg_state *stat
             if (j != i && strcmp(snap->pools[j].name, pc->backup) == 0)
                 snap->pools[i].backup = (int) j;
     }
+    for (unsigned i = 0; i < conf->nservices; i++)
+        snap->service_pool[i] = pool_index(snap, conf->services[i].pool_name);
+    /* HTTP routes: a route whose pool the registry lacks falls to the service's. */
     for (unsigned i = 0; i < conf->nservices; i++) {
-        snap->service_pool[i] = -1;
-        for (unsigned j = 0; j < snap->npools; j++)
-            if (strcmp(snap->pools[j].name, conf->services[i].pool_name) == 0)
-                snap->service_pool[i] = (int) j;
+        const struct lbd_http_conf *hc = &conf->services[i].http;
+
+        if (hc->nroutes == 0)
+            continue;
+        if (snap->route_pool == NULL
+            && (snap->route_pool = calloc(conf->nservices, sizeof(int *))) == NULL)
+            goto failed;
+        snap->nservices = conf->nservices;
+        if ((snap->route_pool[i] = calloc(hc->nroutes, sizeof(int))) == NULL)
+            goto failed;
+        for (unsigned r = 0; r < hc->nroutes; r++) {
+            int j = pool_index(snap, hc->routes[r].pool_name);
+
+            snap->route_pool[i][r] = j >= 0 ? j : snap->service_pool[i];
+        }
     }
     snap->refs = 1;
     snap->next = live;
@@ -140,6 +174,7 @@ failed:
         if (snap->pools)
             pools_free(snap->pools, snap->npools);
         free(snap->service_pool);
+        routes_free(snap->route_pool, snap->nservices);
         free(snap);
     }
     return NULL;
@@ -165,5 +200,6 @@ lbd_snapshot_unref(struct lbd_snapshot *snap)
     publish_oldest();
     pools_free(snap->pools, snap->npools);
     free(snap->service_pool);
+    routes_free(snap->route_pool, snap->nservices);
     free(snap);
 }

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lbd_access_log.h"
+#include "lbd_http_parse.h"
 #include "lbd_log.h"
 #include "lbd_registry.h"
 #include "lbd_shm.h"
@@ -168,7 +170,10 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             atomic_store_explicit(&lbd_shm->workers[w->wslot].active, w->nconns,
                                   memory_order_relaxed);
         }
-        lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
+        if (svc->conf->mode == LBD_MODE_HTTP)
+            lbd_http_start(svc, fd, (struct sockaddr *) &ss, len);
+        else
+            lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
     }
 }
 
@@ -244,6 +249,8 @@ graceful_stop(struct lbd_worker *w)
         if (w->admin_linger != NULL && evtimer_add(w->admin_linger, &tv) == 0)
             w->admin_lingering = 1;
     }
+    /* HTTP clients idle between requests go now; busy ones after their response. */
+    lbd_http_shutdown(w);
     lbd_log(LBD_LOG_INFO, "graceful stop: %u connections open", w->nconns);
     if (w->nconns == 0 && w->admin_inflight == 0 && !w->admin_lingering) {
         event_base_loopexit(w->base, NULL);
@@ -271,6 +278,7 @@ on_signal(evutil_socket_t signo, short what, void *arg)
     case SIGUSR1:
         if (lbd_log_reopen((uid_t) -1, (gid_t) -1) == -1)
             lbd_log_err(LBD_LOG_ERROR, errno, "reopening the error log failed");
+        lbd_alog_reopen_all();
         break;
     }
 }
@@ -298,6 +306,50 @@ setup_services(struct lbd_worker *w)
         ms_to_tv(svc->conf->idle_timeout, &tv);
         svc->idle_tv = event_base_init_common_timeout(w->base, &tv);
         if (svc->connect_tv == NULL || svc->idle_tv == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+on_alog_tick(evutil_socket_t fd, short what, void *arg)
+{
+    lbd_alog_flush_all();
+}
+
+/*
+ * What HTTP services need: the parser's scratch head, and the access logs
+ * (one per distinct path), flushed every second.  0 or -1 (logged).
+ */
+static int
+setup_http(struct lbd_worker *w)
+{
+    const struct lbd_conf *conf = w->cycle->conf;
+    int                    logs = 0;
+
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        if (conf->services[i].mode != LBD_MODE_HTTP)
+            continue;
+        if (w->hhead == NULL && (w->hhead = malloc(sizeof(*w->hhead))) == NULL)
+            return -1;
+        if (conf->services[i].http.access_log == NULL)
+            continue;
+        if (w->alogs == NULL && (w->alogs = calloc(conf->nservices, sizeof(*w->alogs))) == NULL)
+            return -1;
+        w->alogs[i] = lbd_alog_get(conf->services[i].http.access_log,
+                                   (enum lbd_alog_format) conf->services[i].http.access_log_format);
+        if (w->alogs[i] == NULL) {
+            lbd_log_err(LBD_LOG_CRIT, errno, "opening the access log \"%s\" failed",
+                        conf->services[i].http.access_log);
+            return -1;
+        }
+        logs++;
+    }
+    if (logs > 0) {
+        struct timeval tv = { 1, 0 };
+
+        w->alog_timer = event_new(w->base, -1, EV_PERSIST, on_alog_tick, w);
+        if (w->alog_timer == NULL || evtimer_add(w->alog_timer, &tv) == -1)
             return -1;
     }
     return 0;
@@ -372,7 +424,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
     w.gen_timer = event_new(w.base, -1, EV_PERSIST, on_generation_tick, &w);
     if (load_registry(&w) == -1 || w.accept_timer == NULL || w.gen_timer == NULL
-        || setup_services(&w) == -1) {
+        || setup_services(&w) == -1 || setup_http(&w) == -1) {
         lbd_log(LBD_LOG_CRIT, "worker %u failed to start", slot);
         exit(2);
     }
@@ -406,7 +458,13 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     lbd_worker_accept_enable(&w, 0);
     w.shutting_down = 1;
     lbd_proxy_close_all(&w);
+    lbd_http_close_all(&w);
+    lbd_alog_close_all();
     lbd_proxy_free_buffers(&w);
+    free(w.hhead);
+    free(w.alogs);
+    if (w.alog_timer)
+        event_free(w.alog_timer);
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
         event_free(sigev[i]);
     for (unsigned i = 0; i < w.nservices; i++) {

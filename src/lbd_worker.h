@@ -29,6 +29,9 @@ struct lbd_snapshot {
     struct lbd_pool     *pools;
     unsigned             npools;
     int                 *service_pool;  /* per service: index into pools, or -1 */
+    int                **route_pool;    /* per service: per route, index into pools
+                                           (or the service's pool when -1); NULL for tcp */
+    unsigned             nservices;     /* of route_pool */
 };
 
 /*
@@ -58,6 +61,10 @@ struct lbd_service {
 
 struct lbd_buf;
 struct lbd_conn;
+struct lbd_hclient;
+struct lbd_hidle;
+struct lbd_http_head;
+struct lbd_alog;
 
 struct evhttp;
 struct evhttp_bound_socket;
@@ -92,6 +99,13 @@ struct lbd_worker {
 
     struct lbd_buf      *free_bufs;      /* recycled proxy buffers */
     unsigned             nfree_bufs;
+
+    /* HTTP services (lbd_http*.c). */
+    struct lbd_hclient  *hclients;       /* every open HTTP client connection */
+    struct lbd_hidle    *hidle;          /* idle backend connections, per shm slot */
+    struct lbd_http_head *hhead;         /* the parser's scratch: one head at a time */
+    struct lbd_alog    **alogs;          /* per service: its access log, or NULL */
+    struct event        *alog_timer;     /* flushes the access logs every second */
 };
 
 /*
@@ -130,6 +144,23 @@ void lbd_worker_conn_closed(struct lbd_worker *w);
  */
 void lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa,
                      socklen_t salen);
+
+/*
+ * Take over an accepted client socket of an HTTP service: read requests,
+ * balance each.  Worker loop; never blocks.  On failure the socket is closed.
+ */
+void lbd_http_start(struct lbd_service *svc, int fd, const struct sockaddr *sa,
+                    socklen_t salen);
+
+/*
+ * Graceful stop: close HTTP clients idle between requests and the idle
+ * backend connections; a request in flight finishes and its response says
+ * "Connection: close".  Worker loop.
+ */
+void lbd_http_shutdown(struct lbd_worker *w);
+
+/* Close every HTTP connection at once (fast stop, exit). */
+void lbd_http_close_all(struct lbd_worker *w);
 
 /* Close every connection at once (fast stop, shutdown timeout). */
 void lbd_proxy_close_all(struct lbd_worker *w);
