@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbd_access_log.h"
 #include "lbd_core.h"
 #include "lbd_log.h"
 #include "lbd_registry.h"
@@ -447,6 +448,46 @@ str_same(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* Who must own the files children open: conf's user when lbd runs as root, else (uid_t) -1. */
+static uid_t
+children_uid(const struct lbd_conf *conf)
+{
+    return (conf->user && geteuid() == 0) ? conf->uid : (uid_t) -1;
+}
+
+/*
+ * Create every access log of conf that is missing and give it to the
+ * children's user: a worker that has dropped root opens its logs itself
+ * (at start, and again on USR1 after logrotate moved them) and may not be
+ * allowed to create a file in the log directory.  Each distinct path once.
+ * Every failure is logged at level, prefixed with when; 0, or -1 when one
+ * failed.
+ */
+static int
+access_logs_prepare(const struct lbd_conf *conf, enum lbd_log_level level, const char *when)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; i < conf->nservices; i++) {
+        const char *path = conf->services[i].http.access_log;
+        unsigned    j;
+
+        if (path == NULL)
+            continue;
+        for (j = 0; j < i; j++)
+            if (str_same(conf->services[j].http.access_log, path))
+                break;
+        if (j < i)
+            continue;
+        if (lbd_alog_prepare(path, children_uid(conf), conf->gid) == -1) {
+            lbd_log_err(level, errno, "%scannot create the access log \"%s\" "
+                        "of service \"%s\"", when, path, conf->services[i].name);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
 /*
  * Do running workers serve conf b as they serve a?  Pools are not compared:
  * they live in the registry and reach workers through the generation.
@@ -472,7 +513,10 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
 
         if (strcmp(x->name, y->name) != 0 || strcmp(x->pool_name, y->pool_name) != 0
             || x->mode != y->mode || x->backlog != y->backlog
-            || x->connect_timeout != y->connect_timeout || x->idle_timeout != y->idle_timeout)
+            || x->connect_timeout != y->connect_timeout || x->idle_timeout != y->idle_timeout
+            /* Workers open their access logs once, at start. */
+            || !str_same(x->http.access_log, y->http.access_log)
+            || x->http.access_log_format != y->http.access_log_format)
             return 0;
     }
     return 1;
@@ -599,6 +643,9 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
         return;
     }
 
+    /* The new workers open the new conf's access logs as its user. */
+    access_logs_prepare(next.conf, LBD_LOG_ERROR, "reload: ");
+
     next.generation = cycle->generation + 1;
     retire(cycle, LBD_CHILD_WORKER);
     if (!same_control)
@@ -626,11 +673,13 @@ static void
 reopen_logs(const struct lbd_cycle *cycle)
 {
     const struct lbd_conf *conf = cycle->conf;
-    uid_t uid = (conf->user && geteuid() == 0) ? conf->uid : (uid_t) -1;
+    uid_t uid = children_uid(conf);
 
     lbd_log(LBD_LOG_NOTICE, "reopening logs");
     if (lbd_log_reopen(uid, conf->gid) == -1)
         lbd_log_err(LBD_LOG_ERROR, errno, "reopening \"%s\" failed", conf->error_log_path);
+    /* Before the workers reopen: logrotate moved the files, they may not create them. */
+    access_logs_prepare(conf, LBD_LOG_ERROR, "reopening logs: ");
     signal_children(SIGUSR1, 0);
 }
 
@@ -672,6 +721,10 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
                 conf->error_log_path, strerror(errno));
         return 1;
     }
+    /* As root, before any worker exists; a failure reaches the terminal too. */
+    lbd_log_also_stderr(1);
+    if (access_logs_prepare(conf, LBD_LOG_CRIT, "") == -1)
+        return 1;
     lbd_log_also_stderr(opt->foreground);
 
     raise_nofile(conf);
