@@ -228,6 +228,51 @@ conf_duration(struct conf_ctx *cx, const config_setting_t *s, int *ms)
     return 0;
 }
 
+/* n as the operator would write it: "16m", "8k", or bytes. */
+static const char *
+size_text(size_t n, char *buf, size_t len)
+{
+    if (n > 0 && n % (1024 * 1024) == 0)
+        snprintf(buf, len, "%zum", n / (1024 * 1024));
+    else if (n > 0 && n % 1024 == 0)
+        snprintf(buf, len, "%zuk", n / 1024);
+    else
+        snprintf(buf, len, "%zu", n);
+    return buf;
+}
+
+/* A size from min to max bytes: a number of bytes, or a string such as "16k". */
+static int
+conf_size(struct conf_ctx *cx, const config_setting_t *s, size_t min, size_t max,
+          size_t *out)
+{
+    const char *v;
+    size_t      size;
+    char        shown[64], lo[32], hi[32];
+
+    if (is_int(s)) {
+        long long n = config_setting_get_int64(s);
+
+        snprintf(shown, sizeof(shown), "%lld", n);
+        size = n < 0 ? 0 : (size_t) n;
+    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        v = config_setting_get_string(s);
+        if (lbd_size_parse(v, &size) == -1)
+            return conf_error(cx, s, "\"%s\": \"%s\" is not a size "
+                              "(bytes, or a k or m suffix, e.g. \"16k\")", conf_key(cx, s), v);
+        snprintf(shown, sizeof(shown), "\"%.50s\"", v);
+    } else {
+        return conf_error(cx, s, "\"%s\" must be a size such as \"16k\" or a number "
+                          "of bytes, not %s", conf_key(cx, s), conf_type(s));
+    }
+    if (size < min || size > max)
+        return conf_error(cx, s, "\"%s\" must be from %s to %s, not %s", conf_key(cx, s),
+                          size_text(min, lo, sizeof(lo)), size_text(max, hi, sizeof(hi)),
+                          shown);
+    *out = size;
+    return 0;
+}
+
 /* s must be a group. */
 static int
 conf_group(struct conf_ctx *cx, const config_setting_t *s)
@@ -1031,30 +1076,8 @@ static int
 top_proxy_buffer_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
 {
     struct lbd_conf *conf = obj;
-    const char      *v;
-    size_t           size;
-    char             shown[64];
 
-    if (is_int(s)) {
-        long long n = config_setting_get_int64(s);
-
-        snprintf(shown, sizeof(shown), "%lld", n);
-        size = n < 0 ? 0 : (size_t) n;
-    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-        v = config_setting_get_string(s);
-        if (lbd_size_parse(v, &size) == -1)
-            return conf_error(cx, s, "\"proxy_buffer_size\": \"%s\" is not a size "
-                              "(bytes, or a k or m suffix, e.g. \"16k\")", v);
-        snprintf(shown, sizeof(shown), "\"%.50s\"", v);
-    } else {
-        return conf_error(cx, s, "\"proxy_buffer_size\" must be a size such as "
-                          "\"16k\" or a number of bytes, not %s", conf_type(s));
-    }
-    if (size < 1024 || size > 16 * 1024 * 1024)
-        return conf_error(cx, s, "\"proxy_buffer_size\" must be from 1k to 16m, not %s",
-                          shown);
-    conf->proxy_buffer_size = size;
-    return 0;
+    return conf_size(cx, s, 1024, 16 * 1024 * 1024, &conf->proxy_buffer_size);
 }
 
 static int
