@@ -32,6 +32,8 @@
 #define CONF_MAX_BACKENDS   4096
 #define CONF_MAX_WORKERS    1024
 #define CONF_INCLUDE_DEPTH  10      /* libconfig's own limit */
+#define CONF_TOKEN_MAX      64      /* cookie and header names */
+#define CONF_TOKEN_CHARS    "A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~"
 
 /* Where the walk is, so that any check can say so in its message. */
 struct conf_ctx {
@@ -340,6 +342,24 @@ conf_name(struct conf_ctx *cx, const config_setting_t *s, char **dst)
         return conf_error(cx, s, "\"%s\" must be 1 to %d characters from "
                           "A-Z a-z 0-9 _ . -", conf_key(cx, s), CONF_NAME_MAX);
     return conf_strdup(cx, s, dst);
+}
+
+/*
+ * A header or cookie name: an RFC 9110 token (RFC 6265's cookie-name is
+ * one too), of at most CONF_TOKEN_MAX characters.  It goes into headers lbd
+ * writes and is compared with what clients send, so nothing else is taken.
+ */
+static int
+token_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CONF_TOKEN_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char) name[i]) && strchr("!#$%&'*+-.^_`|~", name[i]) == NULL)
+            return 0;
+    return 1;
 }
 
 static int
@@ -752,6 +772,73 @@ pool_backup(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_name(cx, s, &((struct lbd_pool_conf *) obj)->backup);
 }
 
+/* --- a pool's settings for HTTP services (TCP services ignore them) --- */
+
+static int
+pool_keepalive(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 0, 10000, &((struct lbd_pool_conf *) obj)->keepalive);
+}
+
+static int
+pool_keepalive_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_pool_conf *) obj)->keepalive_timeout);
+}
+
+static int
+pool_sticky_cookie(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+    const char           *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (!token_ok(v))
+        return conf_error(cx, s, "\"%s\" must be a cookie name: 1 to %d characters "
+                          "from %s", conf_key(cx, s), CONF_TOKEN_MAX, CONF_TOKEN_CHARS);
+    return conf_strdup(cx, s, &p->sticky_cookie);
+}
+
+/* "ip", "header:NAME" or "cookie:NAME". */
+static int
+pool_hash_key(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+    const char           *v, *name, *what;
+    enum lbd_hash_key     key;
+    char                 *copy = NULL;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (strcmp(v, "ip") == 0) {
+        key = LBD_HASH_KEY_IP;
+        name = NULL;
+        what = NULL;
+    } else if (strncmp(v, "header:", 7) == 0) {
+        key = LBD_HASH_KEY_HEADER;
+        name = v + 7;
+        what = "header";
+    } else if (strncmp(v, "cookie:", 7) == 0) {
+        key = LBD_HASH_KEY_COOKIE;
+        name = v + 7;
+        what = "cookie";
+    } else {
+        return conf_error(cx, s, "\"%s\" must be \"ip\", \"header:NAME\" or "
+                          "\"cookie:NAME\", not \"%s\"", conf_key(cx, s), v);
+    }
+    if (name != NULL && !token_ok(name))
+        return conf_error(cx, s, "\"%s\": \"%s\" is not a %s name (1 to %d characters "
+                          "from %s)", conf_key(cx, s), name, what, CONF_TOKEN_MAX,
+                          CONF_TOKEN_CHARS);
+    if (name != NULL && (copy = strdup(name)) == NULL)
+        return conf_nomem(cx, s);
+    free(p->hash_key_name);
+    p->hash_key_name = copy;
+    p->hash_key = key;
+    return 0;
+}
+
 static const struct conf_key pool_keys[] = {
     { "name",     1, pool_name },
     { "strategy", 0, pool_strategy },
@@ -760,6 +847,10 @@ static const struct conf_key pool_keys[] = {
     { "slow_start", 0, pool_slow_start },
     { "retries",  0, pool_retries },
     { "backup",   0, pool_backup },
+    { "keepalive", 0, pool_keepalive },
+    { "keepalive_timeout", 0, pool_keepalive_timeout },
+    { "sticky_cookie", 0, pool_sticky_cookie },
+    { "hash_key", 0, pool_hash_key },
     { "backends", 0, pool_backends },   /* none: the API adds them */
     { NULL, 0, NULL }
 };
@@ -783,6 +874,9 @@ pool_read(struct conf_ctx *cx, const config_setting_t *g, int i, struct lbd_pool
     p->passive.max_ejection = 300000;
     p->retries = 3;
     p->backup_index = -1;
+    p->keepalive = 32;
+    p->keepalive_timeout = 60000;
+    p->hash_key = LBD_HASH_KEY_IP;
     cx->pool_where = where;
     rc = conf_walk(cx, g, pool_keys, p);
     if (rc == 0 && p->check.type == LBD_CHECK_HTTP) {
@@ -1598,6 +1692,8 @@ lbd_conf_free(struct lbd_conf *conf)
         free(conf->pools[i].check.host);
         free(conf->pools[i].check.body);
         free(conf->pools[i].backup);
+        free(conf->pools[i].sticky_cookie);
+        free(conf->pools[i].hash_key_name);
     }
     free(conf->pools);
     free(conf->file);

@@ -116,6 +116,22 @@ expect_error(const char *text, int line, const char *what)
     check_error(conf_path, line, what, err);
 }
 
+/* As expect_error, but the message after "FILE:LINE: " must be exactly msg. */
+static void
+expect_message(const char *text, int line, const char *msg)
+{
+    char             err[512] = "", want[768];
+    struct lbd_conf *conf = load(text, err, sizeof(err));
+
+    if (conf != NULL) {
+        lbd_conf_free(conf);
+        fail_msg("accepted a file that should fail with \"%s\"", msg);
+    }
+    snprintf(want, sizeof(want), "%s:%d: %s", conf_path, line, msg);
+    if (strcmp(err, want) != 0)
+        fail_msg("error \"%s\" is not \"%s\"", err, want);
+}
+
 static int
 port_of(const struct lbd_addr *a)
 {
@@ -591,6 +607,107 @@ pool_health_and_passive(void **state)
 #undef P2
 }
 
+/* A pool's settings for HTTP services: keepalive, sticky_cookie, hash_key. */
+static void
+pool_http_settings(void **state)
+{
+#define P1 SERVICES "pools = ( { name = \"p\";\n"
+#define P2 " backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n"
+    struct lbd_conf *conf = load_ok(SERVICES POOLS);
+
+    /* defaults */
+    assert_int_equal(conf->pools[0].keepalive, 32);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 60000);
+    assert_null(conf->pools[0].sticky_cookie);
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_IP);
+    assert_null(conf->pools[0].hash_key_name);
+    lbd_conf_free(conf);
+
+    conf = load_ok(P1 "keepalive = 0; keepalive_timeout = \"250ms\"; sticky_cookie = \"lbd_srv\";"
+                   " hash_key = \"header:X-User\";" P2);
+    assert_int_equal(conf->pools[0].keepalive, 0);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 250);
+    assert_string_equal(conf->pools[0].sticky_cookie, "lbd_srv");
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_HEADER);
+    assert_string_equal(conf->pools[0].hash_key_name, "X-User");
+    lbd_conf_free(conf);
+
+    conf = load_ok(P1 "keepalive = 10000; keepalive_timeout = \"2m\";"
+                   " sticky_cookie = \"!#$%&'*+-.^_`|~09azAZ\"; hash_key = \"cookie:sid\";" P2);
+    assert_int_equal(conf->pools[0].keepalive, 10000);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 120000);
+    assert_string_equal(conf->pools[0].sticky_cookie, "!#$%&'*+-.^_`|~09azAZ");
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_COOKIE);
+    assert_string_equal(conf->pools[0].hash_key_name, "sid");
+    lbd_conf_free(conf);
+
+    /* "ip" is the default spelled out: no name */
+    conf = load_ok(P1 "hash_key = \"ip\";" P2);
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_IP);
+    assert_null(conf->pools[0].hash_key_name);
+    lbd_conf_free(conf);
+
+    /* the longest names taken: 64 characters */
+    conf = load_ok(P1 "sticky_cookie = \"" "0123456789012345678901234567890123456789"
+                   "012345678901234567890123" "\"; hash_key = \"header:"
+                   "0123456789012345678901234567890123456789012345678901234567890123"
+                   "\";" P2);
+    assert_int_equal(strlen(conf->pools[0].sticky_cookie), 64);
+    assert_int_equal(strlen(conf->pools[0].hash_key_name), 64);
+    lbd_conf_free(conf);
+
+    expect_message(P1 "keepalive = 10001;" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not 10001");
+    expect_message(P1 "keepalive = -1;" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not -1");
+    expect_message(P1 "keepalive = \"32\";" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not a string");
+    expect_message(P1 "keepalive_timeout = 60;" P2, 3,
+                   "pool \"p\": \"keepalive_timeout\" needs a unit: write \"60s\" or "
+                   "\"60ms\" (use ms, s, m or h)");
+    expect_message(P1 "keepalive_timeout = \"0s\";" P2, 3,
+                   "pool \"p\": \"keepalive_timeout\": \"0s\" is not a duration "
+                   "(use ms, s, m or h, e.g. \"5s\")");
+    expect_message(P1 "sticky_cookie = \"lbd srv\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"a=b\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"" "0123456789012345678901234567890123456789"
+                   "0123456789012345678901234" "\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must not be empty");
+    expect_message(P1 "sticky_cookie = true;" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a string, not a boolean");
+    expect_message(P1 "hash_key = \"url\";" P2, 3,
+                   "pool \"p\": \"hash_key\" must be \"ip\", \"header:NAME\" or "
+                   "\"cookie:NAME\", not \"url\"");
+    expect_message(P1 "hash_key = \"IP\";" P2, 3,
+                   "pool \"p\": \"hash_key\" must be \"ip\", \"header:NAME\" or "
+                   "\"cookie:NAME\", not \"IP\"");
+    expect_message(P1 "hash_key = \"header:\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"\" is not a header name (1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"header:X User\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"X User\" is not a header name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"cookie:a;b\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"a;b\" is not a cookie name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"cookie:" "0123456789012345678901234567890123456789"
+                   "0123456789012345678901234" "\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"0123456789012345678901234567890123456789"
+                   "0123456789012345678901234\" is not a cookie name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = 1;" P2, 3,
+                   "pool \"p\": \"hash_key\" must be a string, not an integer");
+#undef P1
+#undef P2
+}
+
 /* A pool may start empty: its backends come from the admin API. */
 static void
 pool_without_backends(void **state)
@@ -900,6 +1017,7 @@ main(void)
         cmocka_unit_test(too_many_backends),
         cmocka_unit_test(pool_without_backends),
         cmocka_unit_test(pool_health_and_passive),
+        cmocka_unit_test(pool_http_settings),
         cmocka_unit_test(registry_and_admin),
         cmocka_unit_test(duplicates),
         cmocka_unit_test(bad_references),
