@@ -25,13 +25,17 @@
 
 #include <libconfig.h>
 
+#include "lbd_access_log.h"
 #include "lbd_config.h"
 #include "lbd_conf.h"
 
 #define CONF_NAME_MAX       64      /* service and pool names */
 #define CONF_MAX_BACKENDS   4096
+#define CONF_MAX_ROUTES     4096    /* per service */
 #define CONF_MAX_WORKERS    1024
 #define CONF_INCLUDE_DEPTH  10      /* libconfig's own limit */
+#define CONF_TOKEN_MAX      64      /* cookie and header names */
+#define CONF_TOKEN_CHARS    "A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~"
 
 /* Where the walk is, so that any check can say so in its message. */
 struct conf_ctx {
@@ -228,6 +232,85 @@ conf_duration(struct conf_ctx *cx, const config_setting_t *s, int *ms)
     return 0;
 }
 
+/* A duration, or zero (0, "0", "0s"...) where zero means off. */
+static int
+conf_duration_or_off(struct conf_ctx *cx, const config_setting_t *s, int *ms)
+{
+    static const char *const units[] = { "", "ms", "s", "m", "h" };
+    const char              *v;
+    size_t                   zeros;
+
+    if (is_int(s) && config_setting_get_int64(s) == 0) {
+        *ms = 0;
+        return 0;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        v = config_setting_get_string(s);
+        zeros = strspn(v, "0");
+        for (size_t i = 0; zeros > 0 && i < sizeof(units) / sizeof(units[0]); i++)
+            if (strcmp(v + zeros, units[i]) == 0) {
+                *ms = 0;
+                return 0;
+            }
+    }
+    return conf_duration(cx, s, ms);
+}
+
+static int
+conf_bool(struct conf_ctx *cx, const config_setting_t *s, int *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return conf_error(cx, s, "\"%s\" must be true or false, not %s",
+                          conf_key(cx, s), conf_type(s));
+    *out = config_setting_get_bool(s) != 0;
+    return 0;
+}
+
+/* n as the operator would write it: "16m", "8k", or bytes. */
+static const char *
+size_text(size_t n, char *buf, size_t len)
+{
+    if (n > 0 && n % (1024 * 1024) == 0)
+        snprintf(buf, len, "%zum", n / (1024 * 1024));
+    else if (n > 0 && n % 1024 == 0)
+        snprintf(buf, len, "%zuk", n / 1024);
+    else
+        snprintf(buf, len, "%zu", n);
+    return buf;
+}
+
+/* A size from min to max bytes: a number of bytes, or a string such as "16k". */
+static int
+conf_size(struct conf_ctx *cx, const config_setting_t *s, size_t min, size_t max,
+          size_t *out)
+{
+    const char *v;
+    size_t      size;
+    char        shown[64], lo[32], hi[32];
+
+    if (is_int(s)) {
+        long long n = config_setting_get_int64(s);
+
+        snprintf(shown, sizeof(shown), "%lld", n);
+        size = n < 0 ? 0 : (size_t) n;
+    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        v = config_setting_get_string(s);
+        if (lbd_size_parse(v, &size) == -1)
+            return conf_error(cx, s, "\"%s\": \"%s\" is not a size "
+                              "(bytes, or a k or m suffix, e.g. \"16k\")", conf_key(cx, s), v);
+        snprintf(shown, sizeof(shown), "\"%.50s\"", v);
+    } else {
+        return conf_error(cx, s, "\"%s\" must be a size such as \"16k\" or a number "
+                          "of bytes, not %s", conf_key(cx, s), conf_type(s));
+    }
+    if (size < min || size > max)
+        return conf_error(cx, s, "\"%s\" must be from %s to %s, not %s", conf_key(cx, s),
+                          size_text(min, lo, sizeof(lo)), size_text(max, hi, sizeof(hi)),
+                          shown);
+    *out = size;
+    return 0;
+}
+
 /* s must be a group. */
 static int
 conf_group(struct conf_ctx *cx, const config_setting_t *s)
@@ -295,6 +378,53 @@ conf_name(struct conf_ctx *cx, const config_setting_t *s, char **dst)
         return conf_error(cx, s, "\"%s\" must be 1 to %d characters from "
                           "A-Z a-z 0-9 _ . -", conf_key(cx, s), CONF_NAME_MAX);
     return conf_strdup(cx, s, dst);
+}
+
+/*
+ * A header or cookie name: an RFC 9110 token (RFC 6265's cookie-name is
+ * one too), of at most CONF_TOKEN_MAX characters.  It goes into headers lbd
+ * writes and is compared with what clients send, so nothing else is taken.
+ */
+static int
+token_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CONF_TOKEN_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char) name[i]) && strchr("!#$%&'*+-.^_`|~", name[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+/*
+ * A route's host: "example.com", or "*.example.com" for any subdomain;
+ * labels of letters, digits and '-' (1 to 63 each), 253 characters in all.
+ * The engine compares it with the Host header lowercased and without its
+ * port, so a port, a path or an IPv6 literal here could never match.
+ */
+static int
+host_ok(const char *host)
+{
+    const char *p = strncmp(host, "*.", 2) == 0 ? host + 2 : host;
+    size_t      label = 0;
+
+    if (strlen(p) > 253)
+        return 0;
+    for (;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (label == 0 || label > 63)
+                return 0;
+            if (*p == '\0')
+                return 1;
+            label = 0;
+        } else if (isalnum((unsigned char) *p) || *p == '-') {
+            label++;
+        } else {
+            return 0;
+        }
+    }
 }
 
 static int
@@ -707,6 +837,73 @@ pool_backup(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_name(cx, s, &((struct lbd_pool_conf *) obj)->backup);
 }
 
+/* --- a pool's settings for HTTP services (TCP services ignore them) --- */
+
+static int
+pool_keepalive(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 0, 10000, &((struct lbd_pool_conf *) obj)->keepalive);
+}
+
+static int
+pool_keepalive_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_pool_conf *) obj)->keepalive_timeout);
+}
+
+static int
+pool_sticky_cookie(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+    const char           *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (!token_ok(v))
+        return conf_error(cx, s, "\"%s\" must be a cookie name: 1 to %d characters "
+                          "from %s", conf_key(cx, s), CONF_TOKEN_MAX, CONF_TOKEN_CHARS);
+    return conf_strdup(cx, s, &p->sticky_cookie);
+}
+
+/* "ip", "header:NAME" or "cookie:NAME". */
+static int
+pool_hash_key(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_pool_conf *p = obj;
+    const char           *v, *name, *what;
+    enum lbd_hash_key     key;
+    char                 *copy = NULL;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (strcmp(v, "ip") == 0) {
+        key = LBD_HASH_KEY_IP;
+        name = NULL;
+        what = NULL;
+    } else if (strncmp(v, "header:", 7) == 0) {
+        key = LBD_HASH_KEY_HEADER;
+        name = v + 7;
+        what = "header";
+    } else if (strncmp(v, "cookie:", 7) == 0) {
+        key = LBD_HASH_KEY_COOKIE;
+        name = v + 7;
+        what = "cookie";
+    } else {
+        return conf_error(cx, s, "\"%s\" must be \"ip\", \"header:NAME\" or "
+                          "\"cookie:NAME\", not \"%s\"", conf_key(cx, s), v);
+    }
+    if (name != NULL && !token_ok(name))
+        return conf_error(cx, s, "\"%s\": \"%s\" is not a %s name (1 to %d characters "
+                          "from %s)", conf_key(cx, s), name, what, CONF_TOKEN_MAX,
+                          CONF_TOKEN_CHARS);
+    if (name != NULL && (copy = strdup(name)) == NULL)
+        return conf_nomem(cx, s);
+    free(p->hash_key_name);
+    p->hash_key_name = copy;
+    p->hash_key = key;
+    return 0;
+}
+
 static const struct conf_key pool_keys[] = {
     { "name",     1, pool_name },
     { "strategy", 0, pool_strategy },
@@ -715,6 +912,10 @@ static const struct conf_key pool_keys[] = {
     { "slow_start", 0, pool_slow_start },
     { "retries",  0, pool_retries },
     { "backup",   0, pool_backup },
+    { "keepalive", 0, pool_keepalive },
+    { "keepalive_timeout", 0, pool_keepalive_timeout },
+    { "sticky_cookie", 0, pool_sticky_cookie },
+    { "hash_key", 0, pool_hash_key },
     { "backends", 0, pool_backends },   /* none: the API adds them */
     { NULL, 0, NULL }
 };
@@ -738,6 +939,9 @@ pool_read(struct conf_ctx *cx, const config_setting_t *g, int i, struct lbd_pool
     p->passive.max_ejection = 300000;
     p->retries = 3;
     p->backup_index = -1;
+    p->keepalive = 32;
+    p->keepalive_timeout = 60000;
+    p->hash_key = LBD_HASH_KEY_IP;
     cx->pool_where = where;
     rc = conf_walk(cx, g, pool_keys, p);
     if (rc == 0 && p->check.type == LBD_CHECK_HTTP) {
@@ -810,9 +1014,11 @@ service_mode(struct conf_ctx *cx, const config_setting_t *s, void *obj)
         svc->mode = LBD_MODE_TCP;
         return 0;
     }
-    if (strcmp(v, "http") == 0)
-        return conf_error(cx, s, "mode \"http\" is not supported yet (use \"tcp\")");
-    return conf_error(cx, s, "unknown mode \"%s\" (use \"tcp\")", v);
+    if (strcmp(v, "http") == 0) {
+        svc->mode = LBD_MODE_HTTP;
+        return 0;
+    }
+    return conf_error(cx, s, "unknown mode \"%s\" (use \"tcp\" or \"http\")", v);
 }
 
 /* The name only: pools may come later in the file, so it is resolved after. */
@@ -849,6 +1055,255 @@ service_idle_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_duration(cx, s, &svc->idle_timeout);
 }
 
+/* --- an HTTP service's "http" group and "routes" --- */
+
+static const char *const alog_formats[] = {
+    [LBD_ALOG_COMBINED] = "combined",
+    [LBD_ALOG_JSON]     = "json",
+};
+
+/* "http" and "routes" belong to mode "http", which may come later in the group. */
+static int
+service_is_http(struct conf_ctx *cx, const config_setting_t *s)
+{
+    const config_setting_t *m = config_setting_get_member(config_setting_parent(s), "mode");
+
+    if (m != NULL && config_setting_type(m) == CONFIG_TYPE_STRING
+        && strcmp(config_setting_get_string(m), "http") == 0)
+        return 0;
+    return conf_error(cx, s, "\"%s\" needs mode \"http\"", conf_key(cx, s));
+}
+
+/* At most proxy_buffer_size / 2: checked in conf_finish, the buffer may come later. */
+static int
+http_max_header_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_size(cx, s, 1024, 64 * 1024,
+                     &((struct lbd_http_conf *) obj)->max_header_size);
+}
+
+static int
+http_header_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_http_conf *) obj)->header_timeout);
+}
+
+static int
+http_keepalive_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration_or_off(cx, s, &((struct lbd_http_conf *) obj)->keepalive_timeout);
+}
+
+static int
+http_keepalive_requests(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_int(cx, s, 1, 1000000, &((struct lbd_http_conf *) obj)->keepalive_requests);
+}
+
+static int
+http_response_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_http_conf *) obj)->response_timeout);
+}
+
+static int
+http_body_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_duration(cx, s, &((struct lbd_http_conf *) obj)->body_timeout);
+}
+
+static int
+http_forwarded_for(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    int on = 0;
+
+    if (conf_bool(cx, s, &on) == -1)
+        return -1;
+    ((struct lbd_http_conf *) obj)->forwarded_for = on;
+    return 0;
+}
+
+static int
+http_forwarded_proto(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    int on = 0;
+
+    if (conf_bool(cx, s, &on) == -1)
+        return -1;
+    ((struct lbd_http_conf *) obj)->forwarded_proto = on;
+    return 0;
+}
+
+static int
+http_real_ip(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    int on = 0;
+
+    if (conf_bool(cx, s, &on) == -1)
+        return -1;
+    ((struct lbd_http_conf *) obj)->real_ip = on;
+    return 0;
+}
+
+/*
+ * A path as error_log takes one (relative: to where lbd was started), but
+ * not "stderr": that means the terminal to error_log and would be a file
+ * called stderr here.
+ */
+static int
+http_access_log(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_http_conf *h = obj;
+    const char           *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (strcmp(v, "stderr") == 0)
+        return conf_error(cx, s, "\"%s\" must be the path of a file (\"stderr\" is for "
+                          "error_log only)", conf_key(cx, s));
+    return conf_strdup(cx, s, &h->access_log);
+}
+
+static int
+http_access_log_format(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_http_conf *h = obj;
+    const char           *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    for (size_t i = 0; i < sizeof(alog_formats) / sizeof(alog_formats[0]); i++)
+        if (strcmp(v, alog_formats[i]) == 0) {
+            h->access_log_format = (int) i;
+            return 0;
+        }
+    return conf_error(cx, s, "\"%s\" must be \"combined\" or \"json\", not \"%s\"",
+                      conf_key(cx, s), v);
+}
+
+static const struct conf_key http_keys[] = {
+    { "max_header_size",    0, http_max_header_size },
+    { "header_timeout",     0, http_header_timeout },
+    { "keepalive_timeout",  0, http_keepalive_timeout },
+    { "keepalive_requests", 0, http_keepalive_requests },
+    { "response_timeout",   0, http_response_timeout },
+    { "body_timeout",       0, http_body_timeout },
+    { "forwarded_for",      0, http_forwarded_for },
+    { "forwarded_proto",    0, http_forwarded_proto },
+    { "real_ip",            0, http_real_ip },
+    { "access_log",         0, http_access_log },
+    { "access_log_format",  0, http_access_log_format },
+    { NULL, 0, NULL }
+};
+
+static int
+service_http(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+    const char              *log = NULL;
+
+    if (service_is_http(cx, s) == -1 || conf_walk_nested(cx, s, http_keys, &svc->http) == -1)
+        return -1;
+    /* One file, one format: lbd_alog_get keeps the format a path was first opened with. */
+    log = svc->http.access_log;
+    for (struct lbd_service_conf *o = cx->conf->services; log != NULL && o < svc; o++)
+        if (o->http.access_log != NULL && strcmp(o->http.access_log, log) == 0
+            && o->http.access_log_format != svc->http.access_log_format)
+            return conf_error(cx, config_setting_get_member(s, "access_log"),
+                              "\"http.access_log\" \"%s\" is written as %s by service "
+                              "\"%s\" (line %d), not as %s: one file takes one format", log,
+                              alog_formats[o->http.access_log_format], o->name, o->line,
+                              alog_formats[svc->http.access_log_format]);
+    return 0;
+}
+
+static int
+route_host(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_route_conf *r = obj;
+    const char            *v;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (!host_ok(v))
+        return conf_error(cx, s, "\"%s\": \"%s\" is not a host name (letters, digits, "
+                          "\"-\" and \".\", \"*.\" in front for any subdomain; no port)",
+                          conf_key(cx, s), v);
+    if (conf_strdup(cx, s, &r->host) == -1)
+        return -1;
+    for (char *p = r->host; *p != '\0'; p++)
+        *p = (char) tolower((unsigned char) *p);
+    return 0;
+}
+
+static int
+route_path(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return check_text(cx, s, &((struct lbd_route_conf *) obj)->path, 1);
+}
+
+/* The name only, resolved in conf_finish as a service's pool is. */
+static int
+route_pool(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    return conf_strdup(cx, s, &((struct lbd_route_conf *) obj)->pool_name);
+}
+
+static const struct conf_key route_keys[] = {
+    { "host", 0, route_host },
+    { "path", 0, route_path },
+    { "pool", 1, route_pool },
+    { NULL, 0, NULL }
+};
+
+/* Route i of svc, from group g; the routes before it are complete. */
+static int
+route_read(struct conf_ctx *cx, const config_setting_t *g, int i,
+           struct lbd_service_conf *svc)
+{
+    struct lbd_route_conf *r = &svc->http.routes[i];
+    const char            *saved = cx->where;
+    char                   where[CONF_NAME_MAX + 64];
+    int                    rc;
+
+    snprintf(where, sizeof(where), "route #%d of %s", i + 1, saved);
+    r->line = config_setting_source_line(g);
+    cx->where = where;
+    rc = conf_walk(cx, g, route_keys, r);
+    if (rc == 0 && r->host == NULL && r->path == NULL)
+        rc = conf_error(cx, g, "give \"host\", \"path\" or both");
+    if (rc == 0 && r->path == NULL && (r->path = strdup("/")) == NULL)
+        rc = conf_nomem(cx, g);
+    for (struct lbd_route_conf *o = svc->http.routes; rc == 0 && o < r; o++)
+        if (((o->host == NULL && r->host == NULL)
+             || (o->host != NULL && r->host != NULL && strcmp(o->host, r->host) == 0))
+            && strcmp(o->path, r->path) == 0)
+            rc = conf_error_bare(cx, g, "duplicate route in %s: %s%s%s, path \"%s\" "
+                                 "(first at line %d)", saved, r->host ? "host \"" : "any host",
+                                 r->host ? r->host : "", r->host ? "\"" : "", r->path, o->line);
+    cx->where = saved;
+    return rc;
+}
+
+static int
+service_routes(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+    unsigned                 n;
+
+    if (service_is_http(cx, s) == -1
+        || conf_list(cx, s, "route", 0, CONF_MAX_ROUTES, &n) == -1)
+        return -1;
+    svc->http.routes = calloc(n ? n : 1, sizeof(*svc->http.routes));
+    if (svc->http.routes == NULL)
+        return conf_nomem(cx, s);
+    svc->http.nroutes = n;
+    for (unsigned i = 0; i < n; i++)
+        if (route_read(cx, config_setting_get_elem(s, i), (int) i, svc) == -1)
+            return -1;
+    return 0;
+}
+
 static const struct conf_key service_keys[] = {
     { "name",            1, service_name },
     { "listen",          1, service_listen },
@@ -857,6 +1312,8 @@ static const struct conf_key service_keys[] = {
     { "backlog",         0, service_backlog },
     { "connect_timeout", 0, service_connect_timeout },
     { "idle_timeout",    0, service_idle_timeout },
+    { "http",            0, service_http },
+    { "routes",          0, service_routes },
     { NULL, 0, NULL }
 };
 
@@ -870,6 +1327,16 @@ service_read(struct conf_ctx *cx, const config_setting_t *g, int i,
 
     svc->mode = LBD_MODE_TCP;
     svc->backlog = 511;
+    svc->http.max_header_size = 8192;
+    svc->http.header_timeout = 10000;
+    svc->http.keepalive_timeout = 75000;
+    svc->http.keepalive_requests = 1000;
+    svc->http.response_timeout = 60000;
+    svc->http.body_timeout = 60000;
+    svc->http.forwarded_for = 1;
+    svc->http.forwarded_proto = 1;
+    svc->http.real_ip = 1;
+    svc->http.access_log_format = LBD_ALOG_COMBINED;
     svc->line = config_setting_source_line(g);
     rc = conf_walk(cx, g, service_keys, svc);
     cx->where = saved;
@@ -1031,30 +1498,8 @@ static int
 top_proxy_buffer_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
 {
     struct lbd_conf *conf = obj;
-    const char      *v;
-    size_t           size;
-    char             shown[64];
 
-    if (is_int(s)) {
-        long long n = config_setting_get_int64(s);
-
-        snprintf(shown, sizeof(shown), "%lld", n);
-        size = n < 0 ? 0 : (size_t) n;
-    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-        v = config_setting_get_string(s);
-        if (lbd_size_parse(v, &size) == -1)
-            return conf_error(cx, s, "\"proxy_buffer_size\": \"%s\" is not a size "
-                              "(bytes, or a k or m suffix, e.g. \"16k\")", v);
-        snprintf(shown, sizeof(shown), "\"%.50s\"", v);
-    } else {
-        return conf_error(cx, s, "\"proxy_buffer_size\" must be a size such as "
-                          "\"16k\" or a number of bytes, not %s", conf_type(s));
-    }
-    if (size < 1024 || size > 16 * 1024 * 1024)
-        return conf_error(cx, s, "\"proxy_buffer_size\" must be from 1k to 16m, not %s",
-                          shown);
-    conf->proxy_buffer_size = size;
-    return 0;
+    return conf_size(cx, s, 1024, 16 * 1024 * 1024, &conf->proxy_buffer_size);
 }
 
 static int
@@ -1252,6 +1697,65 @@ conf_new(const char *path)
     return conf;
 }
 
+/* The index of the pool called name in conf->pools, or conf->npools. */
+static unsigned
+pool_index(const struct lbd_conf *conf, const char *name)
+{
+    unsigned p;
+
+    for (p = 0; p < conf->npools; p++)
+        if (strcmp(conf->pools[p].name, name) == 0)
+            break;
+    return p;
+}
+
+/*
+ * What HTTP service i needs from the rest of the file: the pools its routes
+ * name, and a proxy_buffer_size that holds at least two heads of
+ * max_header_size (the bound lbd_conf.h gives the engine).
+ */
+static int
+http_finish(struct conf_ctx *cx, unsigned i)
+{
+    struct lbd_conf         *conf = cx->conf;
+    struct lbd_service_conf *svc = &conf->services[i];
+    const config_setting_t  *g = config_setting_get_elem(cx->services, i);
+    const config_setting_t  *routes = config_setting_get_member(g, "routes");
+    const config_setting_t  *http = config_setting_get_member(g, "http");
+    const config_setting_t  *max = http ? config_setting_get_member(http, "max_header_size")
+                                        : NULL;
+    char                     where[CONF_NAME_MAX + 64], size[32], half[32];
+    int                      rc = 0;
+
+    for (unsigned j = 0; rc == 0 && j < svc->http.nroutes; j++) {
+        struct lbd_route_conf *r = &svc->http.routes[j];
+
+        r->pool = pool_index(conf, r->pool_name);
+        if (r->pool == conf->npools) {
+            snprintf(where, sizeof(where), "route #%u of service \"%s\"", j + 1, svc->name);
+            cx->where = where;
+            rc = conf_error(cx, config_setting_get_member(config_setting_get_elem(routes, j),
+                                                          "pool"),
+                            "pool \"%s\" is not defined", r->pool_name);
+        }
+    }
+    if (rc == 0 && svc->http.max_header_size > conf->proxy_buffer_size / 2) {
+        snprintf(where, sizeof(where), "service \"%s\"", svc->name);
+        cx->where = where;
+        size_text(svc->http.max_header_size, size, sizeof(size));
+        size_text(conf->proxy_buffer_size / 2, half, sizeof(half));
+        if (max != NULL)
+            rc = conf_error(cx, max, "\"http.max_header_size\" (%s) must be at most half "
+                            "of proxy_buffer_size (%s)", size, half);
+        else
+            rc = conf_error(cx, g, "the default \"http.max_header_size\" (%s) must be at "
+                            "most half of proxy_buffer_size (%s): set a smaller one or a "
+                            "larger proxy_buffer_size", size, half);
+    }
+    cx->where = NULL;
+    return rc;
+}
+
 /* What depends on keys that may come in any order: pools, timeouts, gid. */
 static int
 conf_finish(struct conf_ctx *cx)
@@ -1315,9 +1819,7 @@ conf_finish(struct conf_ctx *cx)
             svc->connect_timeout = conf->connect_timeout;
         if (svc->idle_timeout == 0)
             svc->idle_timeout = conf->idle_timeout;
-        for (p = 0; p < conf->npools; p++)
-            if (strcmp(conf->pools[p].name, svc->pool_name) == 0)
-                break;
+        p = pool_index(conf, svc->pool_name);
         if (p == conf->npools) {
             const config_setting_t *g = config_setting_get_elem(cx->services, i);
             char                    where[CONF_NAME_MAX + 32];
@@ -1330,6 +1832,8 @@ conf_finish(struct conf_ctx *cx)
             return -1;
         }
         svc->pool = p;
+        if (svc->mode == LBD_MODE_HTTP && http_finish(cx, i) == -1)
+            return -1;
     }
     return 0;
 }
@@ -1562,8 +2066,17 @@ lbd_conf_free(struct lbd_conf *conf)
     /* Arrays are calloc'd whole and counted before they are filled, so an
      * entry that an error left half read, or never reached, is freed too. */
     for (unsigned i = 0; i < conf->nservices; i++) {
+        struct lbd_http_conf *h = &conf->services[i].http;
+
         free(conf->services[i].name);
         free(conf->services[i].pool_name);
+        free(h->access_log);
+        for (unsigned j = 0; j < h->nroutes; j++) {
+            free(h->routes[j].host);
+            free(h->routes[j].path);
+            free(h->routes[j].pool_name);
+        }
+        free(h->routes);
     }
     free(conf->services);
     for (unsigned i = 0; i < conf->npools; i++) {
@@ -1575,6 +2088,8 @@ lbd_conf_free(struct lbd_conf *conf)
         free(conf->pools[i].check.host);
         free(conf->pools[i].check.body);
         free(conf->pools[i].backup);
+        free(conf->pools[i].sticky_cookie);
+        free(conf->pools[i].hash_key_name);
     }
     free(conf->pools);
     free(conf->file);

@@ -488,9 +488,64 @@ access_logs_prepare(const struct lbd_conf *conf, enum lbd_log_level level, const
     return rc;
 }
 
+/* Do an HTTP service's http group and routes read the same in x and y? */
+static int
+http_same(const struct lbd_http_conf *x, const struct lbd_http_conf *y)
+{
+    if (x->max_header_size != y->max_header_size || x->header_timeout != y->header_timeout
+        || x->keepalive_timeout != y->keepalive_timeout
+        || x->keepalive_requests != y->keepalive_requests
+        || x->response_timeout != y->response_timeout || x->body_timeout != y->body_timeout
+        || x->forwarded_for != y->forwarded_for || x->forwarded_proto != y->forwarded_proto
+        || x->real_ip != y->real_ip || !str_same(x->access_log, y->access_log)
+        || x->access_log_format != y->access_log_format || x->nroutes != y->nroutes)
+        return 0;
+    for (unsigned i = 0; i < x->nroutes; i++) {
+        const struct lbd_route_conf *r = &x->routes[i], *q = &y->routes[i];
+
+        /* Order counts: at equal length the first written wins. */
+        if (!str_same(r->host, q->host) || strcmp(r->path, q->path) != 0
+            || strcmp(r->pool_name, q->pool_name) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /*
- * Do running workers serve conf b as they serve a?  Pools are not compared:
- * they live in the registry and reach workers through the generation.
+ * Does every pool that a and b both have keep the settings a worker reads
+ * from the conf it was started with (lbd_snapshot.c: pool->conf)?  Backends
+ * and strategies are not compared: they live in the registry and reach
+ * workers through the generation.  A pool in only one of the two needs no
+ * restart: no service, route or backup of a running worker can name a pool
+ * its conf lacks, and a change to those names is a change compared here or
+ * in workers_same.
+ */
+static int
+pools_same(const struct lbd_conf *a, const struct lbd_conf *b)
+{
+    for (unsigned i = 0; i < a->npools; i++) {
+        const struct lbd_pool_conf *x = &a->pools[i], *y = lbd_conf_pool(b, x->name);
+
+        if (y == NULL)
+            continue;
+        if (x->retries != y->retries || x->slow_start != y->slow_start
+            || x->passive.failures != y->passive.failures
+            || x->passive.ejection != y->passive.ejection
+            || x->passive.max_ejection != y->passive.max_ejection
+            || !str_same(x->backup, y->backup)
+            || x->keepalive != y->keepalive || x->keepalive_timeout != y->keepalive_timeout
+            || !str_same(x->sticky_cookie, y->sticky_cookie) || x->hash_key != y->hash_key
+            || !str_same(x->hash_key_name, y->hash_key_name))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Do running workers serve conf b as they serve a?  A worker keeps the conf
+ * it was forked with, so every setting it reads from there counts: the top
+ * level, each service (its http group and routes too), and the settings of
+ * the pools (pools_same).
  */
 static int
 workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
@@ -506,7 +561,7 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
         || !str_same(a->registry_path, b->registry_path)
         || a->admin.enabled != b->admin.enabled
         || !str_same(a->admin.socket_path, b->admin.socket_path)
-        || a->nservices != b->nservices)
+        || a->nservices != b->nservices || !pools_same(a, b))
         return 0;
     for (unsigned i = 0; i < a->nservices; i++) {
         const struct lbd_service_conf *x = &a->services[i], *y = &b->services[i];
@@ -514,9 +569,8 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
         if (strcmp(x->name, y->name) != 0 || strcmp(x->pool_name, y->pool_name) != 0
             || x->mode != y->mode || x->backlog != y->backlog
             || x->connect_timeout != y->connect_timeout || x->idle_timeout != y->idle_timeout
-            /* Workers open their access logs once, at start. */
-            || !str_same(x->http.access_log, y->http.access_log)
-            || x->http.access_log_format != y->http.access_log_format)
+            /* Workers open their access logs once, at start: compared there too. */
+            || !http_same(&x->http, &y->http))
             return 0;
     }
     return 1;

@@ -307,6 +307,38 @@ test_reload_pool_change_keeps_workers(void **state)
     assert_string_equal(out, "1\n");
 }
 
+/*
+ * HUP with a changed pool setting that a worker reads from the conf it was
+ * started with (retries, passive, slow_start, backup, keepalive,
+ * sticky_cookie, hash_key): new workers, the old ones finish.  Unlike
+ * backends and strategies, those do not reach workers through the registry.
+ */
+static void
+test_reload_pool_setting_restarts_workers(void **state)
+{
+    pid_t         before[16], after[16];
+    int           nb, na;
+    char          more[256];
+    struct h_conf c = { .workers = WORKERS, .backends = bport, .nbackends = 1,
+                        .pool_extra = "retries = 1; keepalive = 4; hash_key = \"cookie:u\";" };
+
+    start_backends(1);
+    start_lbd(1);
+    nb = h_lbd_workers(&lbd, before, 16);
+    assert_int_equal(nb, WORKERS);
+    c.port = port;
+    snprintf(more, sizeof(more), "admin = { listen = \"127.0.0.1:%d\"; token = \"%s\"; };\n",
+             admin, TOKEN);
+    c.extra = more;
+    assert_non_null(h_conf_write("lbd.conf", &c));
+    kill(lbd.pid, SIGHUP);
+    assert_int_equal(h_log_wait(lbd.error_log, 5000, "old workers finishing", NULL), 0);
+    assert_int_equal(h_wait_gone(before, nb, 10000), 0);
+    na = h_lbd_workers(&lbd, after, 16);
+    assert_int_equal(na, WORKERS);
+    assert_int_equal(wait_picked("A", 5000), 0);
+}
+
 /* HUP with a new service port: new workers on the new socket, old ones finish. */
 static void
 test_reload_listener_change_restarts_workers(void **state)
@@ -607,6 +639,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sqlite_edit_picked_up, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_bad_sqlite_edit_refused, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_reload_pool_change_keeps_workers, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_pool_setting_restarts_workers, h_setup,
+                                        h_teardown),
         cmocka_unit_test_setup_teardown(test_reload_listener_change_restarts_workers, h_setup,
                                         h_teardown),
         cmocka_unit_test_setup_teardown(test_drain_lets_open_connections_finish, h_setup,

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lbd_access_log.h"
 #include "lbd_config.h"
 #include "lbd_conf.h"
 
@@ -114,6 +115,22 @@ expect_error(const char *text, int line, const char *what)
         fail_msg("accepted a file that should fail with \"%s\"", what);
     }
     check_error(conf_path, line, what, err);
+}
+
+/* As expect_error, but the message after "FILE:LINE: " must be exactly msg. */
+static void
+expect_message(const char *text, int line, const char *msg)
+{
+    char             err[512] = "", want[768];
+    struct lbd_conf *conf = load(text, err, sizeof(err));
+
+    if (conf != NULL) {
+        lbd_conf_free(conf);
+        fail_msg("accepted a file that should fail with \"%s\"", msg);
+    }
+    snprintf(want, sizeof(want), "%s:%d: %s", conf_path, line, msg);
+    if (strcmp(err, want) != 0)
+        fail_msg("error \"%s\" is not \"%s\"", err, want);
 }
 
 static int
@@ -591,6 +608,468 @@ pool_health_and_passive(void **state)
 #undef P2
 }
 
+/* A pool's settings for HTTP services: keepalive, sticky_cookie, hash_key. */
+static void
+pool_http_settings(void **state)
+{
+#define P1 SERVICES "pools = ( { name = \"p\";\n"
+#define P2 " backends = ( { address = \"127.0.0.1:9001\"; } ); } );\n"
+    struct lbd_conf *conf = load_ok(SERVICES POOLS);
+
+    /* defaults */
+    assert_int_equal(conf->pools[0].keepalive, 32);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 60000);
+    assert_null(conf->pools[0].sticky_cookie);
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_IP);
+    assert_null(conf->pools[0].hash_key_name);
+    lbd_conf_free(conf);
+
+    conf = load_ok(P1 "keepalive = 0; keepalive_timeout = \"250ms\"; sticky_cookie = \"lbd_srv\";"
+                   " hash_key = \"header:X-User\";" P2);
+    assert_int_equal(conf->pools[0].keepalive, 0);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 250);
+    assert_string_equal(conf->pools[0].sticky_cookie, "lbd_srv");
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_HEADER);
+    assert_string_equal(conf->pools[0].hash_key_name, "X-User");
+    lbd_conf_free(conf);
+
+    conf = load_ok(P1 "keepalive = 10000; keepalive_timeout = \"2m\";"
+                   " sticky_cookie = \"!#$%&'*+-.^_`|~09azAZ\"; hash_key = \"cookie:sid\";" P2);
+    assert_int_equal(conf->pools[0].keepalive, 10000);
+    assert_int_equal(conf->pools[0].keepalive_timeout, 120000);
+    assert_string_equal(conf->pools[0].sticky_cookie, "!#$%&'*+-.^_`|~09azAZ");
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_COOKIE);
+    assert_string_equal(conf->pools[0].hash_key_name, "sid");
+    lbd_conf_free(conf);
+
+    /* "ip" is the default spelled out: no name */
+    conf = load_ok(P1 "hash_key = \"ip\";" P2);
+    assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_IP);
+    assert_null(conf->pools[0].hash_key_name);
+    lbd_conf_free(conf);
+
+    /* the longest names taken: 64 characters */
+    conf = load_ok(P1 "sticky_cookie = \"" "0123456789012345678901234567890123456789"
+                   "012345678901234567890123" "\"; hash_key = \"header:"
+                   "0123456789012345678901234567890123456789012345678901234567890123"
+                   "\";" P2);
+    assert_int_equal(strlen(conf->pools[0].sticky_cookie), 64);
+    assert_int_equal(strlen(conf->pools[0].hash_key_name), 64);
+    lbd_conf_free(conf);
+
+    expect_message(P1 "keepalive = 10001;" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not 10001");
+    expect_message(P1 "keepalive = -1;" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not -1");
+    expect_message(P1 "keepalive = \"32\";" P2, 3,
+                   "pool \"p\": \"keepalive\" must be a number from 0 to 10000, not a string");
+    expect_message(P1 "keepalive_timeout = 60;" P2, 3,
+                   "pool \"p\": \"keepalive_timeout\" needs a unit: write \"60s\" or "
+                   "\"60ms\" (use ms, s, m or h)");
+    expect_message(P1 "keepalive_timeout = \"0s\";" P2, 3,
+                   "pool \"p\": \"keepalive_timeout\": \"0s\" is not a duration "
+                   "(use ms, s, m or h, e.g. \"5s\")");
+    expect_message(P1 "sticky_cookie = \"lbd srv\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"a=b\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"" "0123456789012345678901234567890123456789"
+                   "0123456789012345678901234" "\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a cookie name: 1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~");
+    expect_message(P1 "sticky_cookie = \"\";" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must not be empty");
+    expect_message(P1 "sticky_cookie = true;" P2, 3,
+                   "pool \"p\": \"sticky_cookie\" must be a string, not a boolean");
+    expect_message(P1 "hash_key = \"url\";" P2, 3,
+                   "pool \"p\": \"hash_key\" must be \"ip\", \"header:NAME\" or "
+                   "\"cookie:NAME\", not \"url\"");
+    expect_message(P1 "hash_key = \"IP\";" P2, 3,
+                   "pool \"p\": \"hash_key\" must be \"ip\", \"header:NAME\" or "
+                   "\"cookie:NAME\", not \"IP\"");
+    expect_message(P1 "hash_key = \"header:\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"\" is not a header name (1 to 64 characters "
+                   "from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"header:X User\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"X User\" is not a header name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"cookie:a;b\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"a;b\" is not a cookie name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = \"cookie:" "0123456789012345678901234567890123456789"
+                   "0123456789012345678901234" "\";" P2, 3,
+                   "pool \"p\": \"hash_key\": \"0123456789012345678901234567890123456789"
+                   "0123456789012345678901234\" is not a cookie name (1 to 64 "
+                   "characters from A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+    expect_message(P1 "hash_key = 1;" P2, 3,
+                   "pool \"p\": \"hash_key\" must be a string, not an integer");
+#undef P1
+#undef P2
+}
+
+/* --- HTTP services: the "http" group and "routes" --- */
+
+/* An HTTP service "web" on line 1 whose body x starts on line 2; pools after. */
+#define HTTP_SERVICE(x) \
+    "services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; mode = \"http\"; pool = \"p\";\n" \
+    x " } );\n"
+#define HTTP_POOLS \
+    "pools = ( { name = \"p\"; }, { name = \"api\"; }, { name = \"static\"; } );\n"
+
+static void
+http_defaults(void **state)
+{
+    struct lbd_conf            *conf = load_ok(HTTP_SERVICE("") HTTP_POOLS);
+    const struct lbd_http_conf *h = &conf->services[0].http;
+
+    assert_int_equal(conf->services[0].mode, LBD_MODE_HTTP);
+    assert_int_equal(h->max_header_size, 8192);
+    assert_int_equal(h->header_timeout, 10000);
+    assert_int_equal(h->keepalive_timeout, 75000);
+    assert_int_equal(h->keepalive_requests, 1000);
+    assert_int_equal(h->response_timeout, 60000);
+    assert_int_equal(h->body_timeout, 60000);
+    assert_int_equal(h->forwarded_for, 1);
+    assert_int_equal(h->forwarded_proto, 1);
+    assert_int_equal(h->real_ip, 1);
+    assert_null(h->access_log);
+    assert_int_equal(h->access_log_format, LBD_ALOG_COMBINED);
+    assert_int_equal(h->nroutes, 0);
+    lbd_conf_free(conf);
+
+    /* an empty group and an empty list change nothing */
+    conf = load_ok(HTTP_SERVICE("http = { }; routes = ( );") HTTP_POOLS);
+    assert_int_equal(conf->services[0].http.max_header_size, 8192);
+    assert_int_equal(conf->services[0].http.nroutes, 0);
+    lbd_conf_free(conf);
+}
+
+static void
+http_every_key(void **state)
+{
+    struct lbd_conf            *conf = load_ok(HTTP_SERVICE(
+        "  http = {\n"
+        "    max_header_size = \"4k\"; header_timeout = \"250ms\"; keepalive_timeout = \"2m\";\n"
+        "    keepalive_requests = 1000000; response_timeout = \"1h\"; body_timeout = \"5s\";\n"
+        "    forwarded_for = false; forwarded_proto = false; real_ip = false;\n"
+        "    access_log = \"/var/log/lbd/access.log\"; access_log_format = \"json\";\n"
+        "  };") HTTP_POOLS);
+    const struct lbd_http_conf *h = &conf->services[0].http;
+
+    assert_int_equal(h->max_header_size, 4096);
+    assert_int_equal(h->header_timeout, 250);
+    assert_int_equal(h->keepalive_timeout, 120000);
+    assert_int_equal(h->keepalive_requests, 1000000);
+    assert_int_equal(h->response_timeout, 3600000);
+    assert_int_equal(h->body_timeout, 5000);
+    assert_int_equal(h->forwarded_for, 0);
+    assert_int_equal(h->forwarded_proto, 0);
+    assert_int_equal(h->real_ip, 0);
+    assert_string_equal(h->access_log, "/var/log/lbd/access.log");
+    assert_int_equal(h->access_log_format, LBD_ALOG_JSON);
+    lbd_conf_free(conf);
+
+    /* the other forms: sizes in bytes, the bounds, keepalive off, a relative log */
+    conf = load_ok(HTTP_SERVICE("http = { max_header_size = 1024; keepalive_timeout = 0;"
+                                " keepalive_requests = 1; forwarded_for = true;"
+                                " access_log = \"access.log\"; access_log_format = \"combined\"; };")
+                   HTTP_POOLS);
+    assert_int_equal(conf->services[0].http.max_header_size, 1024);
+    assert_int_equal(conf->services[0].http.keepalive_timeout, 0);
+    assert_int_equal(conf->services[0].http.keepalive_requests, 1);
+    assert_int_equal(conf->services[0].http.forwarded_for, 1);
+    assert_string_equal(conf->services[0].http.access_log, "access.log");
+    assert_int_equal(conf->services[0].http.access_log_format, LBD_ALOG_COMBINED);
+    lbd_conf_free(conf);
+
+    conf = load_ok("proxy_buffer_size = \"128k\";\n"
+                   HTTP_SERVICE("http = { max_header_size = \"64k\"; keepalive_timeout = \"0\"; };")
+                   HTTP_POOLS);
+    assert_int_equal(conf->services[0].http.max_header_size, 65536);
+    assert_int_equal(conf->services[0].http.keepalive_timeout, 0);
+    lbd_conf_free(conf);
+
+    conf = load_ok(HTTP_SERVICE("http = { keepalive_timeout = \"0s\"; };") HTTP_POOLS);
+    assert_int_equal(conf->services[0].http.keepalive_timeout, 0);
+    lbd_conf_free(conf);
+}
+
+static void
+http_bad_values(void **state)
+{
+    expect_message(HTTP_SERVICE("http = { max_header_size = \"512\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.max_header_size\" must be from 1k to 64k, not \"512\"");
+    expect_message(HTTP_SERVICE("http = { max_header_size = 65537; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.max_header_size\" must be from 1k to 64k, not 65537");
+    expect_message(HTTP_SERVICE("http = { max_header_size = \"8kb\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.max_header_size\": \"8kb\" is not a size "
+                   "(bytes, or a k or m suffix, e.g. \"16k\")");
+    expect_message(HTTP_SERVICE("http = { max_header_size = 8.5; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.max_header_size\" must be a size such as \"16k\" "
+                   "or a number of bytes, not a decimal number");
+    expect_message(HTTP_SERVICE("http = { header_timeout = 10; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.header_timeout\" needs a unit: write \"10s\" or "
+                   "\"10ms\" (use ms, s, m or h)");
+    expect_message(HTTP_SERVICE("http = { header_timeout = \"0\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.header_timeout\": \"0\" is not a duration "
+                   "(use ms, s, m or h, e.g. \"5s\")");
+    expect_message(HTTP_SERVICE("http = { keepalive_timeout = 75; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.keepalive_timeout\" needs a unit: write \"75s\" or "
+                   "\"75ms\" (use ms, s, m or h)");
+    expect_message(HTTP_SERVICE("http = { keepalive_timeout = \"0x\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.keepalive_timeout\": \"0x\" is not a duration "
+                   "(use ms, s, m or h, e.g. \"5s\")");
+    expect_message(HTTP_SERVICE("http = { keepalive_timeout = false; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.keepalive_timeout\" must be a duration such as "
+                   "\"5s\", not a boolean");
+    expect_message(HTTP_SERVICE("http = { keepalive_requests = 0; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.keepalive_requests\" must be a number from 1 to "
+                   "1000000, not 0");
+    expect_message(HTTP_SERVICE("http = { keepalive_requests = 1000001; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.keepalive_requests\" must be a number from 1 to "
+                   "1000000, not 1000001");
+    expect_message(HTTP_SERVICE("http = { response_timeout = \"1d\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.response_timeout\": \"1d\" is not a duration "
+                   "(use ms, s, m or h, e.g. \"5s\")");
+    expect_message(HTTP_SERVICE("http = { body_timeout = 60; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.body_timeout\" needs a unit: write \"60s\" or "
+                   "\"60ms\" (use ms, s, m or h)");
+    expect_message(HTTP_SERVICE("http = { forwarded_for = 1; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.forwarded_for\" must be true or false, not an integer");
+    expect_message(HTTP_SERVICE("http = { forwarded_proto = \"yes\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.forwarded_proto\" must be true or false, not a string");
+    expect_message(HTTP_SERVICE("http = { real_ip = \"true\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.real_ip\" must be true or false, not a string");
+    expect_message(HTTP_SERVICE("http = { access_log = \"\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.access_log\" must not be empty");
+    expect_message(HTTP_SERVICE("http = { access_log = \"stderr\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.access_log\" must be the path of a file "
+                   "(\"stderr\" is for error_log only)");
+    expect_message(HTTP_SERVICE("http = { access_log_format = \"common\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"http.access_log_format\" must be \"combined\" or "
+                   "\"json\", not \"common\"");
+    expect_message(HTTP_SERVICE("http = {\n  access_log_format = \"json\";\n  colour = 1; };")
+                   HTTP_POOLS, 4, "unknown key \"http.colour\" in service \"web\"");
+    expect_message(HTTP_SERVICE("http = \"on\";") HTTP_POOLS, 2,
+                   "service \"web\": \"http\" must be a group: http = { ... }, not a string");
+}
+
+/* "http" and "routes" need mode "http", wherever mode is in the group. */
+static void
+http_needs_mode(void **state)
+{
+    struct lbd_conf *conf;
+
+    expect_message("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                   "  http = { real_ip = false; }; } );\n" HTTP_POOLS, 2,
+                   "service \"web\": \"http\" needs mode \"http\"");
+    expect_message("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                   "  mode = \"tcp\";\n"
+                   "  routes = ( { path = \"/\"; pool = \"p\"; } ); } );\n" HTTP_POOLS, 3,
+                   "service \"web\": \"routes\" needs mode \"http\"");
+    expect_message("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                   "  routes = ( );\n"
+                   "  mode = \"tcp\"; } );\n" HTTP_POOLS, 2,
+                   "service \"web\": \"routes\" needs mode \"http\"");
+
+    /* mode after the group it allows */
+    conf = load_ok("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                   "  http = { real_ip = false; }; routes = ( { path = \"/\"; pool = \"api\"; } );\n"
+                   "  mode = \"http\"; } );\n" HTTP_POOLS);
+    assert_int_equal(conf->services[0].mode, LBD_MODE_HTTP);
+    assert_int_equal(conf->services[0].http.real_ip, 0);
+    assert_int_equal(conf->services[0].http.nroutes, 1);
+    lbd_conf_free(conf);
+}
+
+static void
+routes(void **state)
+{
+    struct lbd_conf             *conf = load_ok(HTTP_SERVICE(
+        "  routes = (\n"
+        "    { host = \"API.Example.COM\"; path = \"/v1/\"; pool = \"api\"; },\n"
+        "    { path = \"/static/\"; pool = \"static\"; },\n"
+        "    { host = \"*.example.org\"; pool = \"p\"; },\n"
+        "    { host = \"api.example.com\"; pool = \"api\"; },\n"
+        "    { host = \"127.0.0.1\"; path = \"/v1/%41?x=1\"; pool = \"static\"; },\n"
+        "    { host = \"a-b.c\"; path = \"/\"; pool = \"api\"; }\n"
+        "  );") HTTP_POOLS);
+    const struct lbd_route_conf *r = conf->services[0].http.routes;
+
+    assert_int_equal(conf->services[0].http.nroutes, 6);
+    assert_string_equal(r[0].host, "api.example.com");     /* lowercased */
+    assert_string_equal(r[0].path, "/v1/");
+    assert_string_equal(r[0].pool_name, "api");
+    assert_int_equal(r[0].pool, 1);
+    assert_int_equal(r[0].line, 3);
+    assert_null(r[1].host);
+    assert_string_equal(r[1].path, "/static/");
+    assert_int_equal(r[1].pool, 2);
+    assert_int_equal(r[1].line, 4);
+    assert_string_equal(r[2].host, "*.example.org");
+    assert_string_equal(r[2].path, "/");                    /* the default */
+    assert_int_equal(r[2].pool, 0);
+    assert_string_equal(r[3].host, "api.example.com");     /* another path than r[0] */
+    assert_string_equal(r[3].path, "/");
+    assert_string_equal(r[4].host, "127.0.0.1");
+    assert_string_equal(r[4].path, "/v1/%41?x=1");
+    assert_string_equal(r[5].host, "a-b.c");
+    lbd_conf_free(conf);
+
+    /* a pool defined before the services is found as well */
+    conf = load_ok(HTTP_POOLS HTTP_SERVICE("routes = ( { path = \"/x\"; pool = \"static\"; } );"));
+    assert_int_equal(conf->services[0].http.routes[0].pool, 2);
+    lbd_conf_free(conf);
+}
+
+static void
+routes_bad(void **state)
+{
+#define R(x) HTTP_SERVICE("routes = (\n  { path = \"/a\"; pool = \"p\"; },\n  " x "\n);") HTTP_POOLS
+    /* the second route is on line 4 */
+    expect_message(R("{ pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": give \"host\", \"path\" or both");
+    expect_message(R("{ path = \"/b\"; }"), 4,
+                   "missing required key \"pool\" in route #2 of service \"web\"");
+    expect_message(R("{ path = \"/b\"; pool = \"p\"; weight = 2; }"), 4,
+                   "unknown key \"weight\" in route #2 of service \"web\"");
+    expect_message(R("{ path = \"/b\"; pool = \"nope\"; }"), 4,
+                   "route #2 of service \"web\": pool \"nope\" is not defined");
+    expect_message(R("{ path = \"/b\"; pool = 3; }"), 4,
+                   "route #2 of service \"web\": \"pool\" must be a string, not an integer");
+    expect_message(R("{ path = \"b\"; pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": \"path\" must start with \"/\"");
+    expect_message(R("{ path = \"/a b\"; pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": \"path\" must not hold spaces or control "
+                   "characters");
+    expect_message(R("{ path = \"/a\\tb\"; pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": \"path\" must not hold spaces or control "
+                   "characters");
+    expect_message(R("{ path = \"\"; pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": \"path\" must not be empty");
+    expect_message(R("{ host = \"\"; pool = \"p\"; }"), 4,
+                   "route #2 of service \"web\": \"host\" must not be empty");
+    /* (one line: libconfig places a scalar list entry at the line after it) */
+    expect_message(HTTP_SERVICE("routes = ( \"/b\" );") HTTP_POOLS, 2,
+                   "service \"web\": each entry of \"routes\" must be a group { ... }, not a string");
+    static const char *const bad_hosts[] = {
+        "example.com:8080", "example.com/", "[::1]", "*", "*.", "**.example.com",
+        "a.*.example.com", "example..com", ".example.com", "example.com.", "exa_mple.com",
+        "ex ample.com", "http://example.com",
+        "a234567890123456789012345678901234567890123456789012345678901234.com",
+    };
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        char text[1024], msg[512], route[256];
+
+        snprintf(route, sizeof(route), "{ host = \"%s\"; pool = \"p\"; }", bad_hosts[i]);
+        snprintf(text, sizeof(text), R("%s"), route);
+        snprintf(msg, sizeof(msg), "route #2 of service \"web\": \"host\": \"%s\" is not a "
+                 "host name (letters, digits, \"-\" and \".\", \"*.\" in front for any "
+                 "subdomain; no port)", bad_hosts[i]);
+        expect_message(text, 4, msg);
+    }
+
+    /* duplicates: the same host (in any case) and the same path, "/" when unsaid */
+    expect_message(R("{ path = \"/a\"; pool = \"api\"; }"), 4,
+                   "duplicate route in service \"web\": any host, path \"/a\" (first at line 3)");
+    expect_message(HTTP_SERVICE("routes = (\n"
+                                "  { host = \"a.example.com\"; pool = \"p\"; },\n"
+                                "  { host = \"b.example.com\"; pool = \"p\"; },\n"
+                                "  { host = \"A.Example.com\"; path = \"/\"; pool = \"api\"; }\n"
+                                ");") HTTP_POOLS, 5,
+                   "duplicate route in service \"web\": host \"a.example.com\", path \"/\" "
+                   "(first at line 3)");
+    expect_message(R("{ path = \"/A\"; pool = \"p\"; },\n  { path = \"/A\"; pool = \"p\"; }"), 5,
+                   "duplicate route in service \"web\": any host, path \"/A\" (first at line 4)");
+    expect_message(HTTP_SERVICE("routes = { path = \"/\"; pool = \"p\"; };") HTTP_POOLS, 2,
+                   "service \"web\": \"routes\" must be a list of groups: "
+                   "routes = ( { ... }, { ... } ), not a group");
+#undef R
+}
+
+/* max_header_size against proxy_buffer_size, known only at the end of the file. */
+static void
+http_header_size_and_buffer(void **state)
+{
+    struct lbd_conf *conf;
+
+    /* exactly half */
+    conf = load_ok(HTTP_SERVICE("http = { max_header_size = \"2k\"; };") HTTP_POOLS
+                   "proxy_buffer_size = 4096;\n");
+    assert_int_equal(conf->services[0].http.max_header_size, 2048);
+    lbd_conf_free(conf);
+
+    /* the buffer comes after the services: the line is max_header_size's */
+    expect_message(HTTP_SERVICE("http = {\n  max_header_size = \"16k\"; };") HTTP_POOLS
+                   "proxy_buffer_size = \"16k\";\n", 3,
+                   "service \"web\": \"http.max_header_size\" (16k) must be at most half of "
+                   "proxy_buffer_size (8k)");
+    expect_message("proxy_buffer_size = 5000;\n"
+                   HTTP_SERVICE("http = {\n  max_header_size = 2501; };") HTTP_POOLS, 4,
+                   "service \"web\": \"http.max_header_size\" (2501) must be at most half of "
+                   "proxy_buffer_size (2500)");
+    /* the default 8k against a small buffer: the line is the service's */
+    expect_message("proxy_buffer_size = \"8k\";\n" HTTP_SERVICE("") HTTP_POOLS, 2,
+                   "service \"web\": the default \"http.max_header_size\" (8k) must be at most "
+                   "half of proxy_buffer_size (4k): set a smaller one or a larger "
+                   "proxy_buffer_size");
+    /* a TCP service does not care */
+    conf = load_ok("proxy_buffer_size = \"1k\";\n" SERVICES POOLS);
+    lbd_conf_free(conf);
+}
+
+/* Services may share an access log, in one format. */
+static void
+http_shared_access_log(void **state)
+{
+#define SVC(n, port, fmt) \
+    "  { name = \"" n "\"; listen = \"127.0.0.1:" port "\"; mode = \"http\"; pool = \"p\";\n" \
+    "    http = { access_log = \"/tmp/a.log\"; access_log_format = \"" fmt "\"; }; }"
+    struct lbd_conf *conf = load_ok("services = (\n" SVC("a", "8080", "json") ",\n"
+                                    SVC("b", "8081", "json") "\n);\n" HTTP_POOLS);
+
+    assert_string_equal(conf->services[0].http.access_log, conf->services[1].http.access_log);
+    lbd_conf_free(conf);
+
+    expect_message("services = (\n" SVC("a", "8080", "json") ",\n"
+                   "  { name = \"t\"; listen = \"127.0.0.1:8082\"; pool = \"p\"; },\n"
+                   SVC("b", "8081", "combined") "\n);\n" HTTP_POOLS, 6,
+                   "service \"b\": \"http.access_log\" \"/tmp/a.log\" is written as json by "
+                   "service \"a\" (line 2), not as combined: one file takes one format");
+#undef SVC
+}
+
+/*
+ * Every allocation of an HTTP service and of a pool's HTTP settings is
+ * freed, whether the file is good or refused half-way through its routes
+ * (the ASan build, --with-sanitizers, reports a leak as a failure).
+ */
+static void
+http_free(void **state)
+{
+    struct lbd_conf *conf = load_ok(HTTP_SERVICE(
+        "  http = { access_log = \"/tmp/a.log\"; };\n"
+        "  routes = ( { host = \"a.example.com\"; path = \"/v1/\"; pool = \"api\"; },\n"
+        "             { path = \"/s/\"; pool = \"static\"; } );")
+        "pools = ( { name = \"p\"; sticky_cookie = \"s\"; hash_key = \"cookie:c\"; },\n"
+        "          { name = \"api\"; hash_key = \"header:X-A\"; },\n"
+        "          { name = \"static\"; } );\n");
+
+    lbd_conf_free(conf);
+    expect_error(HTTP_SERVICE(
+        "  http = { access_log = \"/tmp/a.log\"; };\n"
+        "  routes = ( { host = \"a.example.com\"; path = \"/v1/\"; pool = \"api\"; },\n"
+        "             { host = \"b.example.com\"; path = \"/v1/\"; pool = 1; } );")
+        "pools = ( { name = \"p\"; sticky_cookie = \"s\"; hash_key = \"cookie:c\"; } );\n",
+        4, "\"pool\" must be a string");
+    expect_error(HTTP_SERVICE(
+        "  routes = ( { host = \"a.example.com\"; path = \"/v1/\"; pool = \"api\"; } );")
+        "pools = ( { name = \"p\"; sticky_cookie = \"s\"; hash_key = \"cookie:c\"; } );\n",
+        2, "pool \"api\" is not defined");
+}
+
 /* A pool may start empty: its backends come from the admin API. */
 static void
 pool_without_backends(void **state)
@@ -705,11 +1184,8 @@ static void
 bad_values(void **state)
 {
     expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
-                 "  mode = \"http\"; } );\n" POOLS,
-                 2, "service \"web\": mode \"http\" is not supported yet");
-    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
                  "  mode = \"udp\"; } );\n" POOLS,
-                 2, "unknown mode \"udp\"");
+                 2, "service \"web\": unknown mode \"udp\" (use \"tcp\" or \"http\")");
     expect_error(SERVICES
                  "pools = ( { name = \"p\"; backends = (\n"
                  "  { address = \"nohost.invalid:80\"; } ); } );\n",
@@ -900,6 +1376,16 @@ main(void)
         cmocka_unit_test(too_many_backends),
         cmocka_unit_test(pool_without_backends),
         cmocka_unit_test(pool_health_and_passive),
+        cmocka_unit_test(pool_http_settings),
+        cmocka_unit_test(http_defaults),
+        cmocka_unit_test(http_every_key),
+        cmocka_unit_test(http_bad_values),
+        cmocka_unit_test(http_needs_mode),
+        cmocka_unit_test(routes),
+        cmocka_unit_test(routes_bad),
+        cmocka_unit_test(http_header_size_and_buffer),
+        cmocka_unit_test(http_shared_access_log),
+        cmocka_unit_test(http_free),
         cmocka_unit_test(registry_and_admin),
         cmocka_unit_test(duplicates),
         cmocka_unit_test(bad_references),
