@@ -127,15 +127,17 @@ lbd_http_request_head(struct lbd_htxn *t, const struct lbd_http_head *h, const c
     struct out                  o = { b->data, 0, t->c->svc->worker->cycle->conf->proxy_buffer_size, 0 };
     char                        ip[INET6_ADDRSTRLEN];
     int                         absolute = h->target.len > 0 && buf[h->target.off] != '/'
-                                                    && buf[h->target.off] != '*'
-                                                    && h->path.len > 0;
+                                                    && buf[h->target.off] != '*';
 
     client_ip(t->c, ip, sizeof(ip));
     putspan(&o, buf, h->method);
     put(&o, " ", 1);
     if (absolute) {
         /* An absolute-form target goes on in origin form (RFC 9112 3.2.2). */
-        put(&o, buf + h->path.off, h->target.off + h->target.len - h->path.off);
+        if (h->path.len > 0)
+            put(&o, buf + h->path.off, h->target.off + h->target.len - h->path.off);
+        else
+            put(&o, "/", 1);
     } else {
         putspan(&o, buf, h->target);
     }
