@@ -1000,7 +1000,7 @@ h_conf_write(const char *name, const struct h_conf *c)
         "timeouts = { %s };\n"
         "%s\n"
         "services = (\n"
-        "    { name = \"t\"; listen = \"127.0.0.1:%d\"; mode = \"tcp\"; pool = \"p\"; }%s%s\n"
+        "    { name = \"t\"; listen = \"127.0.0.1:%d\"; mode = \"%s\"; pool = \"p\";%s%s }%s%s\n"
         ");\n"
         "pools = (\n"
         "    { name = \"p\"; strategy = \"%s\"; %s\n      backends = (%s\n    ); }%s%s\n"
@@ -1010,7 +1010,9 @@ h_conf_write(const char *name, const struct h_conf *c)
         c->timeouts != NULL ? c->timeouts
                             : "connect = \"1s\"; idle = \"30s\"; shutdown = \"10s\";",
         c->extra != NULL ? c->extra : "",
-        c->port, c->more_services ? ",\n    " : "", c->more_services ? c->more_services : "",
+        c->port, c->mode != NULL ? c->mode : "tcp",
+        c->service_extra != NULL ? "\n      " : "", c->service_extra != NULL ? c->service_extra : "",
+        c->more_services ? ",\n    " : "", c->more_services ? c->more_services : "",
         c->strategy != NULL ? c->strategy : "round_robin",
         c->pool_extra ? c->pool_extra : "", backends, c->more_pools ? ",\n    " : "",
         c->more_pools ? c->more_pools : "");

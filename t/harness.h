@@ -198,7 +198,8 @@ int h_blackhole_fill(int port);
 
 /*
  * What h_conf_write puts into a config.  One service "t" on
- * 127.0.0.1:port in tcp mode, using pool "p" with the given backends.
+ * 127.0.0.1:port in tcp mode (or mode), using pool "p" with the given
+ * backends.
  */
 struct h_conf {
     int         workers;        /* worker_processes */
@@ -214,6 +215,9 @@ struct h_conf {
     const char *strategy;       /* pool "p"'s strategy; NULL: "round_robin" */
     const char *pool_extra;     /* more settings inside pool "p"'s group (e.g. a
                                    health_check), or NULL */
+    const char *mode;           /* service "t"'s mode; NULL: "tcp" */
+    const char *service_extra;  /* more settings inside service "t"'s group (e.g.
+                                   an http group and routes), or NULL */
 };
 
 /*

@@ -1,7 +1,15 @@
 /*
  * lbd_testsrv.c - a real backend server for lbd's tests and demo.
  *
- *   lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-H STATUS] [-p PIDFILE] [-v]
+ *   lbd-testsrv -l HOST:PORT [-n NAME] [-b | -H STATUS | -h [-1] [-k MS]]
+ *               [-x | -g] [-p PIDFILE] [-v]
+ *
+ * -l HOST:PORT  where to listen ("[v6]:PORT" too).
+ * -n NAME       this server's name (default "testsrv"): NAME's reply, the
+ *               banner, the HTTP mode's X-Server.
+ * -p PIDFILE    write the pid there; removed at exit.
+ * -v            log connections and commands on stderr; in HTTP mode also
+ *               every request line on stdout, as "NAME conn C req K: LINE".
  *
  * Default mode: the client's first line (ending in \n, at most 128 bytes;
  * an unterminated line at EOF counts too) is a command:
@@ -30,6 +38,48 @@
  *    Connection: close and the body "ok", whatever the request; with -v the
  *    request line is logged.  For the health checks' tests.
  *
+ * -h (HTTP/1.1 server, lbd_testsrv_http.c): keepalive (HTTP/1.0 closes
+ *    unless it asks for keep-alive; "Connection: close" is honoured),
+ *    request bodies by Content-Length or chunked, pipelined requests
+ *    answered in order.  Every response carries X-Server: NAME, X-Conn: C
+ *    (the connection's serial number in this process, from 1) and X-Req: K
+ *    (the request's number on its connection, from 1).  A request with
+ *    "Expect: 100-continue" and a body gets "100 Continue" first.  A
+ *    malformed request gets 400 with a body "testsrv: <why>\n" and the
+ *    connection closes; it is not counted.  Paths (the query is parsed):
+ *
+ *    /echo-headers   200, body: the request head exactly as received
+ *                    (request line, fields and the empty line)
+ *    /bytes?n=N&seed=S[&chunked=1][&close=1]
+ *                    200, body: N bytes of S's stream, generated as the
+ *                    socket takes them (bounded memory for any N); with
+ *                    Content-Length, or chunked (chunk sizes cycle through
+ *                    1 B .. 64 KB), or close-delimited (close=1; also
+ *                    chunked=1 to an HTTP/1.0 client).  HEAD: no body
+ *    /sink           (any method; meant for POST and PUT) read the whole
+ *                    body, reply "<count> <fnv1a64 hex>\n" as SINK does, with
+ *                    X-Body: length, chunked or none (how the body came)
+ *    /status?code=N  status N (200..999), body "status N\n" (none for 204, 304)
+ *    /sleep?ms=N     answer 200 "slept N ms\n" after N ms (a timer)
+ *    /close          close the connection, no response
+ *    /reset          reset the connection (SO_LINGER 0, close)
+ *    /garbage        send "NOT HTTP AT ALL\r\n\r\n", then close
+ *    /ws             with Connection: upgrade, Upgrade: websocket and a
+ *                    Sec-WebSocket-Key: 101 (RFC 6455), then every client
+ *                    frame's payload comes back as a server frame of the
+ *                    same opcode (unmasked), a ping gets a pong, a close a
+ *                    close (and the connection closes)
+ *    /count          200, body "N\n": the requests this process has served,
+ *                    this one included (a request is served once its head
+ *                    and whole body came; one answered 400 is not)
+ *    anything else   200, body "NAME\n"
+ *
+ *    -1  one request per connection: the first byte of a second request on
+ *        a connection closes it without a reply, as a server whose
+ *        keepalive timeout fired just as the request came (the response
+ *        before said nothing of closing).
+ *    -k MS  close a connection idle for MS between requests (default 60000).
+ *
  * Memory per connection is bounded: the server stops reading while a
  * connection's output holds more than HIGH_WATER bytes, and SOURCE only
  * generates up to that much ahead of what the socket took.
@@ -53,19 +103,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
-#include "lbd_testdata.h"
+#include "lbd_testsrv.h"
 
 #define MAX_CMD     128
 #define MAX_HEAD    16384           /* -H: a longer request head is refused */
-#define HIGH_WATER  (256 * 1024)    /* stop reading / generating above this */
-#define LOW_WATER   (64 * 1024)     /* write callback fires at or below this */
-#define CHUNK       (64 * 1024)     /* SOURCE generates this much at a time */
-#define LINGER_SEC  10
 #define RATE_TICK_MS 10
 
 enum state {
@@ -77,18 +118,6 @@ enum state {
     S_HTTP,     /* -H: waiting for the end of a request head */
     S_FLUSH,    /* reply queued: close once it is written */
     S_LINGER,   /* SHUT_WR done: discard input until EOF */
-};
-
-struct srv {
-    struct event_base *base;
-    struct evconnlistener *listener;
-    const struct addrinfo *ai;     /* where we listen: -g connects its plug there */
-    int                plug;        /* -g: the plug's client socket, -1: gate open */
-    const char        *name;
-    int                banner;
-    int                http_status;    /* -H: the status every request gets, or 0 */
-    int                verbose;
-    unsigned long      next_id;
 };
 
 struct conn {
@@ -112,7 +141,7 @@ struct conn {
 static void source_fill(struct conn *c);
 static void conn_on_eof(struct conn *c);
 
-static void
+void
 logv(const struct srv *s, const char *fmt, ...)
 {
     va_list ap;
@@ -124,6 +153,44 @@ logv(const struct srv *s, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+uint64_t
+sink_feed(struct evbuffer *in, uint64_t max, uint64_t *hash)
+{
+    uint64_t taken = 0;
+
+    while (taken < max) {
+        struct evbuffer_iovec v[8];
+        int                   nv = evbuffer_peek(in, -1, NULL, v, 8);
+        size_t                used = 0;
+
+        if (nv <= 0)
+            break;
+        for (int i = 0; i < nv && i < 8 && taken + used < max; i++) {
+            size_t k = v[i].iov_len;
+
+            if (k > max - taken - used)
+                k = (size_t) (max - taken - used);
+            *hash = lbd_td_fnv1a64(*hash, v[i].iov_base, k);
+            used += k;
+        }
+        evbuffer_drain(in, used);
+        taken += used;
+    }
+    return taken;
+}
+
+int
+source_gen(struct lbd_td_rng *r, struct evbuffer *out, size_t n)
+{
+    struct evbuffer_iovec v;
+
+    if (evbuffer_reserve_space(out, (ev_ssize_t) n, &v, 1) < 1)
+        return -1;
+    lbd_td_fill(r, v.iov_base, n);
+    v.iov_len = n;
+    return evbuffer_commit_space(out, &v, 1);
 }
 
 static void
@@ -191,8 +258,7 @@ source_fill(struct conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
     while (c->count < c->total && evbuffer_get_length(out) < HIGH_WATER) {
-        uint64_t         n = c->total - c->count;
-        struct evbuffer_iovec v;
+        uint64_t n = c->total - c->count;
 
         if (n > CHUNK)
             n = CHUNK;
@@ -208,11 +274,8 @@ source_fill(struct conn *c)
             if (n > allowed - c->count)
                 n = allowed - c->count;
         }
-        if (evbuffer_reserve_space(out, (ev_ssize_t) n, &v, 1) < 1)
+        if (source_gen(&c->rng, out, (size_t) n) == -1)
             break;
-        lbd_td_fill(&c->rng, v.iov_base, (size_t) n);
-        v.iov_len = (size_t) n;
-        evbuffer_commit_space(out, &v, 1);
         c->count += n;
     }
     if (c->count == c->total)
@@ -340,22 +403,9 @@ conn_input(struct conn *c)
         if (evbuffer_get_length(out) > HIGH_WATER)
             bufferevent_disable(c->bev, EV_READ);   /* conn_write resumes */
         break;
-    case S_SINK: {
-        struct evbuffer_iovec v[8];
-        int                   nv;
-
-        while ((nv = evbuffer_peek(in, -1, NULL, v, 8)) > 0) {
-            size_t used = 0;
-
-            for (int i = 0; i < nv && i < 8; i++) {
-                c->hash = lbd_td_fnv1a64(c->hash, v[i].iov_base, v[i].iov_len);
-                used += v[i].iov_len;
-            }
-            c->count += used;
-            evbuffer_drain(in, used);
-        }
+    case S_SINK:
+        c->count += sink_feed(in, UINT64_MAX, &c->hash);
         break;
-    }
     default:    /* SOURCE, HOLD, FLUSH, LINGER: input is not wanted */
         evbuffer_drain(in, evbuffer_get_length(in));
         break;
@@ -468,8 +518,19 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
           int salen, void *arg)
 {
     struct srv  *s = arg;
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c;
 
+    if (s->http) {
+        struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+
+        if (bev == NULL) {
+            evutil_closesocket(fd);
+            return;
+        }
+        http_conn_start(s, bev, ++s->next_id);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
         return;
@@ -584,22 +645,22 @@ write_pid_file(const char *path)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b] [-x | -g] [-H STATUS] "
-            "[-p PIDFILE] [-v]\n");
+    fprintf(stderr, "usage: lbd-testsrv -l HOST:PORT [-n NAME] [-b | -H STATUS | -h [-1] [-k MS]] "
+            "[-x | -g] [-p PIDFILE] [-v]\n");
 }
 
 int
 main(int argc, char **argv)
 {
-    struct srv              s = { .name = "testsrv", .plug = -1 };
+    struct srv              s = { .name = "testsrv", .plug = -1, .idle_ms = 60000 };
     const char             *listen_on = NULL, *pid_file = NULL;
-    int                     blackhole = 0, gate = 0, c, fd = -1, one = 1, rc = 1;
+    int                     blackhole = 0, gate = 0, http_opt = 0, c, fd = -1, one = 1, rc = 1;
     struct addrinfo        *ai = NULL;
     struct evconnlistener  *l = NULL;
     struct event           *sigterm = NULL, *sigint = NULL, *usr1 = NULL, *usr2 = NULL;
     struct rlimit           rl;
 
-    while ((c = getopt(argc, argv, "l:n:bxgH:p:vh")) != -1) {
+    while ((c = getopt(argc, argv, "l:n:bxgH:hk:1p:v")) != -1) {
         switch (c) {
         case 'l': listen_on = optarg; break;
         case 'n': s.name = optarg; break;
@@ -613,13 +674,24 @@ main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'h': s.http = 1; break;
+        case '1': s.one_request = 1; http_opt = 1; break;
+        case 'k':
+            http_opt = 1;
+            s.idle_ms = atoi(optarg);
+            if (s.idle_ms < 1) {
+                fprintf(stderr, "lbd-testsrv: -k wants milliseconds > 0\n");
+                return 2;
+            }
+            break;
         case 'p': pid_file = optarg; break;
         case 'v': s.verbose = 1; break;
-        case 'h': usage(); return 0;
         default:  usage(); return 2;
         }
     }
-    if (listen_on == NULL || optind != argc || (gate && blackhole)) {
+    if (listen_on == NULL || optind != argc || (gate && blackhole)
+        || s.banner + (s.http_status != 0) + s.http > 1
+        || (http_opt && !s.http)) {
         usage();
         return 2;
     }
@@ -634,6 +706,7 @@ main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* -h -v: request lines, whole, as they come */
 
     s.base = event_base_new();
     if (s.base == NULL) {
