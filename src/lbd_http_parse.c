@@ -69,22 +69,20 @@ is_text(char c)
     return c == '\t' || ((uint8_t) c >= 0x20 && (uint8_t) c != 0x7f);
 }
 
-/* ASCII case-insensitive comparison of a[0..n) with the NUL-terminated lit. */
+/* Whether a[0..n) is lit (NUL-terminated, lowercase) but for ASCII case. */
 static int
 ci_eq(const char *a, size_t n, const char *lit)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        char x = a[i], y = lit[i];
+        char x = a[i];
 
-        if (y == '\0')
+        if (lit[i] == '\0')
             return 0;
         if (x >= 'A' && x <= 'Z')
             x += 'a' - 'A';
-        if (y >= 'A' && y <= 'Z')
-            y += 'a' - 'A';
-        if (x != y)
+        if (x != lit[i])
             return 0;
     }
     return lit[n] == '\0';
