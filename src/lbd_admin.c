@@ -32,13 +32,27 @@
 #define LBD_ADMIN_MAX_BODY      65536
 #define LBD_ADMIN_MAX_ANSWER    (16 * 1024 * 1024)
 #define LBD_ADMIN_TIMEOUT_S     30
+/*
+ * The control process may not listen yet (lbd just started, or the master
+ * is respawning it): the relay tries its socket again every 50 ms for 5 s
+ * before answering 503, so a client right after `service lbd start` is
+ * served, not refused.
+ */
+#define LBD_ADMIN_RETRY_MS      50
+#define LBD_ADMIN_RETRIES       100
 
 /* One request on its way to the control process and back. */
 struct relay {
     struct lbd_worker     *w;
     struct evhttp_request *req;
     struct bufferevent    *bev;
+    struct evbuffer       *msg;       /* the request for the control process */
+    struct event          *retry;     /* the next connect attempt */
+    unsigned               attempts;
+    unsigned               connected:1;
 };
+
+static void relay_connect(struct relay *r);
 
 /*
  * Every request read gets exactly one answer, through here: a graceful
@@ -77,7 +91,41 @@ relay_free(struct relay *r)
 {
     if (r->bev != NULL)
         bufferevent_free(r->bev);
+    if (r->msg != NULL)
+        evbuffer_free(r->msg);
+    if (r->retry != NULL)
+        event_free(r->retry);
     free(r);
+}
+
+static void
+on_relay_retry(evutil_socket_t fd, short what, void *arg)
+{
+    relay_connect(arg);
+}
+
+/*
+ * The control socket refused or is not there: try again shortly, or answer
+ * 503 once the attempts are used up.  Frees r in that case.
+ */
+static void
+relay_again(struct relay *r, int err)
+{
+    struct timeval tv = { 0, LBD_ADMIN_RETRY_MS * 1000 };
+
+    if (r->bev != NULL) {
+        bufferevent_free(r->bev);
+        r->bev = NULL;
+    }
+    if (++r->attempts < LBD_ADMIN_RETRIES
+        && (r->retry != NULL
+            || (r->retry = evtimer_new(r->w->base, on_relay_retry, r)) != NULL)
+        && evtimer_add(r->retry, &tv) == 0)
+        return;
+    lbd_log_err(LBD_LOG_ERROR, err, "admin: connect() to the control socket %s failed",
+                r->w->cycle->conf->admin.socket_path);
+    reply_json(r->w, r->req, 503, "Service Unavailable", "the control process is not available");
+    relay_free(r);
 }
 
 /*
@@ -130,8 +178,14 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 {
     struct relay *r = arg;
 
-    if (what & BEV_EVENT_CONNECTED)
+    if (what & BEV_EVENT_CONNECTED) {
+        r->connected = 1;
         return;
+    }
+    if ((what & BEV_EVENT_ERROR) && !r->connected) {
+        relay_again(r, EVUTIL_SOCKET_ERROR());
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
         if (relay_answer(r) == -1)
             reply_json(r->w, r->req, 502, "Bad Gateway", "the control process sent a bad answer");
@@ -159,13 +213,10 @@ relay_read(struct bufferevent *bev, void *arg)
 static void
 relay_start(struct lbd_worker *w, struct evhttp_request *req)
 {
-    const char         *path = w->cycle->conf->admin.socket_path;
     struct evkeyvalq   *in = evhttp_request_get_input_headers(req);
     struct evbuffer    *body = evhttp_request_get_input_buffer(req);
-    struct sockaddr_un  sun = { .sun_family = AF_UNIX };
     struct relay       *r;
     struct evbuffer    *out;
-    struct timeval      tv = { LBD_ADMIN_TIMEOUT_S, 0 };
     const char         *method, *v;
     char               *peer_host = NULL;
     ev_uint16_t         peer_port = 0;
@@ -189,18 +240,13 @@ relay_start(struct lbd_worker *w, struct evhttp_request *req)
     }
     r->w = w;
     r->req = req;
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-    r->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (r->bev == NULL) {
+    if ((r->msg = evbuffer_new()) == NULL) {
         relay_free(r);
         reply_json(w, req, 503, "Service Unavailable", "out of memory");
         return;
     }
-    bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
-    bufferevent_set_timeouts(r->bev, &tv, &tv);
-
     /* HTTP/1.0 and one request per connection: the answer ends at EOF. */
-    out = bufferevent_get_output(r->bev);
+    out = r->msg;
     evbuffer_add_printf(out, "%s %s HTTP/1.0\r\nHost: lbd\r\nContent-Length: %zu\r\n",
                         method, evhttp_request_get_uri(req), evbuffer_get_length(body));
     if ((v = evhttp_find_header(in, "Authorization")) != NULL)
@@ -212,12 +258,35 @@ relay_start(struct lbd_worker *w, struct evhttp_request *req)
         evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", peer_host);
     evbuffer_add(out, "\r\n", 2);
     evbuffer_add_buffer(out, body);
+    relay_connect(r);
+}
 
-    if (bufferevent_socket_connect(r->bev, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
-        lbd_log_err(LBD_LOG_ERROR, errno, "admin: connect() to the control socket %s "
-                    "failed", path);
+/* One attempt to hand r's request to the control process. */
+static void
+relay_connect(struct relay *r)
+{
+    struct lbd_worker  *w = r->w;
+    struct sockaddr_un  sun = { .sun_family = AF_UNIX };
+    struct timeval      tv = { LBD_ADMIN_TIMEOUT_S, 0 };
+
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", w->cycle->conf->admin.socket_path);
+    r->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (r->bev == NULL) {
+        reply_json(w, r->req, 503, "Service Unavailable", "out of memory");
         relay_free(r);
-        reply_json(w, req, 503, "Service Unavailable", "the control process is not available");
+        return;
+    }
+    bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
+    bufferevent_set_timeouts(r->bev, &tv, &tv);
+    /* A copy: a failed attempt must leave the request for the next one. */
+    if (evbuffer_add(bufferevent_get_output(r->bev), evbuffer_pullup(r->msg, -1),
+                     evbuffer_get_length(r->msg)) == -1) {
+        reply_json(w, r->req, 503, "Service Unavailable", "out of memory");
+        relay_free(r);
+        return;
+    }
+    if (bufferevent_socket_connect(r->bev, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
+        relay_again(r, errno);
         return;
     }
     bufferevent_enable(r->bev, EV_READ | EV_WRITE);
