@@ -76,13 +76,10 @@ lbd_td_fill(struct lbd_td_rng *r, void *dst, size_t n)
         p += 8;
         n -= 8;
     }
-    if (n > 0) {
+    if (n > 0) {        /* fewer than 8 left: the start of a new word */
         lbd_td_put64le(r->word, lbd_td_next64(r));
-        r->pos = 0;
-        while (n > 0) {
-            *p++ = r->word[r->pos++];
-            n--;
-        }
+        memcpy(p, r->word, n);
+        r->pos = (unsigned) n;
     }
 }
 
