@@ -396,9 +396,16 @@ request_start(struct lbd_hclient *c, struct lbd_htxn *t, size_t hl)
     const char              *buf = c->in->data + c->in->start;
     int                      rc, pool;
 
+    h->version = 0;
+    h->method.len = h->target.len = 0;
+    h->nheaders = 0;
     rc = lbd_http_parse_request(buf, hl, h);
     if (rc != LBD_HTTP_DONE) {
-        t->version = 0;
+        /* What was parsed before the fault still tells the log which request it was. */
+        t->version = h->version == 10 || h->version == 11 ? h->version : 0;
+        t->bytes_in += hl;
+        if (c->svc->conf->http.access_log != NULL && h->method.len > 0 && h->target.len > 0)
+            lbd_http_log_keep(t, h, buf);
         c->in->start = c->in->end;    /* nothing after a bad head can be trusted */
         lbd_http_fail(t, rc == LBD_HTTP_TOO_LARGE ? 431 : rc == LBD_HTTP_BAD_VERSION ? 505
                       : rc == LBD_HTTP_NOT_IMPL ? 501 : 400,
