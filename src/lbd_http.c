@@ -751,6 +751,7 @@ resp_scan(struct lbd_htxn *t)
                                               &used, &is_data);
 
             if (rc == LBD_HTTP_BAD) {
+                lbd_http_peer_failed(t);
                 lbd_http_fail(t, 502, "the backend's chunked body is malformed");
                 return -1;
             }
@@ -826,6 +827,7 @@ resp_advance(struct lbd_htxn *t)
         if (rc != LBD_HTTP_DONE || hl > hconf(c)->max_header_size) {
             lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\") sent a malformed response",
                     t->peer != NULL ? t->peer->addr.text : "?", t->pool->name);
+            lbd_http_peer_failed(t);
             lbd_http_fail(t, 502, "the backend's response is malformed");
             return;
         }
@@ -974,6 +976,8 @@ lbd_http_backend_gone(struct lbd_htxn *t, int err)
     if (lbd_log_enabled(LBD_LOG_INFO))
         lbd_log_err(LBD_LOG_INFO, err, "backend %s (pool \"%s\") ended a response early",
                     t->peer != NULL ? t->peer->addr.text : "?", t->pool->name);
+    if (err != 0)
+        lbd_http_peer_failed(t);
     /* Send what did come, then close: the client sees the response is short. */
     lbd_http_up_release(t, 0);
     t->keep = 0;

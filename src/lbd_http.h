@@ -196,6 +196,13 @@ void lbd_http_connect(struct lbd_htxn *t);
  */
 void lbd_http_retry(struct lbd_htxn *t, int err);
 
+/*
+ * The backend of t failed it after connecting (a malformed response, a
+ * reset mid-response): a failure for passive ejection, as a refused
+ * connect is.  Worker loop.
+ */
+void lbd_http_peer_failed(struct lbd_htxn *t);
+
 /* Start or stop reading or writing on up (events).  */
 void lbd_http_up_read(struct lbd_hup *up, int on);
 void lbd_http_up_write(struct lbd_hup *up, int on);

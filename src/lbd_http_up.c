@@ -178,12 +178,20 @@ peer_failed(struct lbd_htxn *t)
 {
     struct lbd_peer *peer = t->peer;
 
+    if (peer == NULL)
+        return;
     peer->fails++;
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
     lbd_peer_failure(peer, t->trial, passive(t), mono_ms(), t->pool->name);
     t->trial = 0;
+}
+
+void
+lbd_http_peer_failed(struct lbd_htxn *t)
+{
+    peer_failed(t);
 }
 
 void
