@@ -21,6 +21,7 @@
 #include "lbd_access_log.h"
 #include "lbd_http.h"
 #include "lbd_log.h"
+#include "lbd_peer.h"
 
 uint64_t
 lbd_http_backend_id(const char *text)
@@ -335,27 +336,8 @@ lbd_http_keys(struct lbd_htxn *t, const struct lbd_http_head *h, const char *buf
 {
     const struct lbd_pool_conf *pc = t->pool->conf;
     struct lbd_hclient         *c = t->c;
-    const unsigned char        *p;
-    size_t                      n;
-    uint64_t                    k = 0xcbf29ce484222325ULL;
 
-    /* The client's IP, as the TCP proxy keys it. */
-    if (c->addr.sa.sa_family == AF_INET) {
-        p = (const unsigned char *) &c->addr.in.sin_addr;
-        n = 4;
-    } else {
-        p = (const unsigned char *) &c->addr.in6.sin6_addr;
-        n = 16;
-        if (IN6_IS_ADDR_V4MAPPED(&c->addr.in6.sin6_addr)) {
-            p += 12;
-            n = 4;
-        }
-    }
-    while (n-- > 0) {
-        k ^= *p++;
-        k *= 0x100000001b3ULL;
-    }
-    t->key = k;
+    t->key = lbd_client_key(&c->addr.sa);
     t->sticky = 0;
     if (pc == NULL)
         return;

@@ -32,15 +32,6 @@
 #include "lbd_peer.h"
 #include "lbd_shm.h"
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const struct lbd_passive_conf no_passive = { 0, 10000, 300000 };
 
 static const struct lbd_pool_conf *
@@ -184,7 +175,7 @@ peer_failed(struct lbd_htxn *t)
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
-    lbd_peer_failure(peer, t->trial, passive(t), mono_ms(), t->pool->name);
+    lbd_peer_failure(peer, t->trial, passive(t), lbd_mono_ms(), t->pool->name);
     t->trial = 0;
 }
 
@@ -320,7 +311,7 @@ up_connect(struct lbd_htxn *t)
     up->connect_us = lbd_shm_now_ns() / 1000;
     if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
         up->connected = 1;
-        lbd_peer_success(peer, t->trial, mono_ms(), t->pool->name);
+        lbd_peer_success(peer, t->trial, lbd_mono_ms(), t->pool->name);
         t->trial = 0;
         lbd_http_backend_ready(t);
         return 0;
@@ -407,7 +398,7 @@ connect_next(struct lbd_htxn *t)
     const struct lbd_pool_conf *pc;
     struct lbd_pick             ctx = {
         .client = &t->c->addr.sa, .clientlen = t->c->addrlen, .tried = t->tried,
-        .key = t->key, .now_ms = mono_ms(),
+        .key = t->key, .now_ms = lbd_mono_ms(),
     };
 
     for (;;) {
@@ -566,7 +557,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     up->connected = 1;
     lbd_http_up_write(up, 0);
     evtimer_del(&up->timer);
-    lbd_peer_success(t->peer, t->trial, mono_ms(), t->pool->name);
+    lbd_peer_success(t->peer, t->trial, lbd_mono_ms(), t->pool->name);
     t->trial = 0;
     if (t->pool->strategy->connected)
         t->pool->strategy->connected(t->pool, t->peer,

@@ -21,7 +21,9 @@
  *              the backend ramps up again (slow start); failure opens it
  *              for twice as long.
  */
+#include <netinet/in.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "lbd_log.h"
 #include "lbd_peer.h"
@@ -142,4 +144,49 @@ lbd_peer_failure(struct lbd_peer *peer, int trial, const struct lbd_passive_conf
         lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\") ejected for %lld ms after %u "
                 "failures in a row", peer->addr.text, pool, (long long) len, fails);
     }
+}
+
+/*
+ * CLOCK_MONOTONIC in ms, the clock of every time in shared memory
+ * (ejections, slow start): the coarse one is a vDSO read, no system call.
+ */
+int64_t
+lbd_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The client's address as a 64-bit key (FNV-1a over the IP bytes, not the
+ * port): what hash strategies map to a backend, equal in every worker.
+ */
+uint64_t
+lbd_client_key(const struct sockaddr *sa)
+{
+    const unsigned char *p;
+    size_t               n;
+    uint64_t             h = 0xcbf29ce484222325ULL;
+
+    if (sa->sa_family == AF_INET) {
+        p = (const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr;
+        n = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        n = 16;
+        /* An IPv4 client seen through an IPv6 socket keys as itself. */
+        if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *) sa)->sin6_addr)) {
+            p += 12;
+            n = 4;
+        }
+    } else {
+        return 0;
+    }
+    while (n-- > 0) {
+        h ^= *p++;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
 }

@@ -32,4 +32,17 @@ void lbd_peer_success(struct lbd_peer *peer, int trial, int64_t now_ms, const ch
 void lbd_peer_failure(struct lbd_peer *peer, int trial, const struct lbd_passive_conf *pc,
                       int64_t now_ms, const char *pool);
 
+/*
+ * CLOCK_MONOTONIC in ms (the coarse clock: a vDSO read), the clock of every
+ * time in shared memory (ejections, slow start).  Any process.
+ */
+int64_t lbd_mono_ms(void);
+
+/*
+ * The client's address as a 64-bit key: FNV-1a over the IP bytes, not the
+ * port; an IPv4 client seen through an IPv6 socket keys as itself.  What
+ * hash strategies map to a backend, equal in every worker.
+ */
+uint64_t lbd_client_key(const struct sockaddr *sa);
+
 #endif /* LBD_PEER_H */

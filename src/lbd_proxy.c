@@ -116,51 +116,6 @@ pool_passive(const struct lbd_pool *pool)
     return pc != NULL ? &pc->passive : &no_passive;
 }
 
-/*
- * CLOCK_MONOTONIC in ms, the clock of every time in shared memory
- * (ejections, slow start): the coarse one is a vDSO read, no system call.
- */
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * The client's address as a 64-bit key (FNV-1a over the IP bytes, not the
- * port): what hash strategies map to a backend, equal in every worker.
- */
-static uint64_t
-client_key(const struct sockaddr *sa)
-{
-    const unsigned char *p;
-    size_t               n;
-    uint64_t             h = 0xcbf29ce484222325ULL;
-
-    if (sa->sa_family == AF_INET) {
-        p = (const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr;
-        n = 4;
-    } else if (sa->sa_family == AF_INET6) {
-        p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
-        n = 16;
-        /* An IPv4 client seen through an IPv6 socket keys as itself. */
-        if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *) sa)->sin6_addr)) {
-            p += 12;
-            n = 4;
-        }
-    } else {
-        return 0;
-    }
-    while (n-- > 0) {
-        h ^= *p++;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static struct lbd_worker *
 conn_worker(const struct lbd_conn *conn)
 {
@@ -461,7 +416,7 @@ on_connected(struct lbd_conn *conn)
 
     conn->connected = 1;
     conn->peer->total++;
-    lbd_peer_success(conn->peer, conn->trial, mono_ms(), conn->pool->name);
+    lbd_peer_success(conn->peer, conn->trial, lbd_mono_ms(), conn->pool->name);
     conn->trial = 0;
     if (conn->pool->strategy->connected)
         conn->pool->strategy->connected(conn->pool, conn->peer, lbd_shm_now_ns() / 1000 - conn->connect_us);
@@ -491,7 +446,7 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
-    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool), mono_ms(),
+    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool), lbd_mono_ms(),
                      conn->pool->name);
     conn->trial = 0;
     peer_drop(conn, LBD_PEER_CONNECT_FAILED);
@@ -589,7 +544,7 @@ connect_next(struct lbd_conn *conn)
     const struct lbd_pool_conf *pc;
     struct lbd_pick             ctx = {
         .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
-        .key = conn->key, .now_ms = mono_ms(),
+        .key = conn->key, .now_ms = lbd_mono_ms(),
     };
 
     for (;;) {
@@ -700,7 +655,7 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
         salen = sizeof(conn->client);
     memcpy(&conn->client, sa, salen);
     conn->clientlen = salen;
-    conn->key = client_key(&conn->client.sa);
+    conn->key = lbd_client_key(&conn->client.sa);
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     conn->c.conn = conn;
@@ -740,7 +695,7 @@ conn_close(struct lbd_conn *conn)
 
     if (conn->peer != NULL) {
         if (conn->connected && conn->backend_error)
-            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), mono_ms(),
+            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), lbd_mono_ms(),
                              conn->pool->name);
         else if (conn->connected)
             lbd_peer_ok(conn->peer);
