@@ -1687,7 +1687,9 @@ test_slowloris(void **state)
             SLOW_N, held, peak_rss);
     assert_int_equal(sl.left, 0);
     assert_true(held >= SLOW_N / 2);
-    assert_true(peak_rss < (long) held * SLOW_KB);
+    /* Under a wrapper (LBD_BIN: valgrind) the RSS is the wrapper's, not lbd's. */
+    if (getenv("LBD_BIN") == NULL)
+        assert_true(peak_rss < (long) held * SLOW_KB);
     for (int i = 0; i < SLOW_N; i++) {
         if (strncmp(sl.got[i], "HTTP/1.1 408", 12) != 0 || sl.answered[i] - sl.sent[i] < 900)
             fprintf(stderr, "client %d got \"%s\" after %lld ms\n", i, sl.got[i],
