@@ -82,6 +82,7 @@ struct hopts {
     const char *header_timeout;     /* "10s" */
     const char *keepalive_timeout;  /* "75s" */
     const char *response_timeout;   /* "60s" */
+    const char *body_timeout;       /* "60s" */
     const char *access_log_format;  /* no access log */
     const char *routes;             /* the elements of routes = ( ), or none */
     const char *strategy;           /* round_robin */
@@ -105,11 +106,12 @@ start_lbd(const struct hopts *o, int n)
                  h_path("access.log"), o->access_log_format);
     snprintf(extra, sizeof(extra),
              "http = { max_header_size = \"8k\"; header_timeout = \"%s\"; keepalive_timeout = \"%s\";\n"
-             "               keepalive_requests = 1000; response_timeout = \"%s\"; body_timeout = \"60s\";\n"
+             "               keepalive_requests = 1000; response_timeout = \"%s\"; body_timeout = \"%s\";\n"
              "               forwarded_for = true; forwarded_proto = true; real_ip = true;%s };%s%s%s",
              o->header_timeout ? o->header_timeout : "10s",
              o->keepalive_timeout ? o->keepalive_timeout : "75s",
-             o->response_timeout ? o->response_timeout : "60s", alog,
+             o->response_timeout ? o->response_timeout : "60s",
+             o->body_timeout ? o->body_timeout : "60s", alog,
              o->routes ? "\n      routes = ( " : "", o->routes ? o->routes : "",
              o->routes ? " );" : "");
     c.workers = o->workers > 0 ? o->workers : 1;
@@ -1739,6 +1741,30 @@ test_graceful_stop(void **state)
     hc_close(&idle);
 }
 
+/*
+ * A request body that stops coming for body_timeout ("500ms"): 408, and the
+ * backend never gets a whole request (its /sink would have answered).
+ */
+static void
+test_408_body_timeout(void **state)
+{
+    struct hopts   o = { .body_timeout = "500ms" };
+    struct hc      c;
+    struct hc_resp r;
+
+    start_backends(1, NULL);
+    start_lbd(&o, 1);
+    assert_int_equal(hc_open(&c, port, TO), 0);
+    assert_int_equal(hc_sends(&c, "POST /sink HTTP/1.1\r\nHost: example.com\r\n"
+                                  "Content-Length: 10\r\n\r\nabc", TO), 0);
+    assert_int_equal(hc_read(&c, &r, 0, TO), 0);
+    assert_lbd_answer(&r, 408);
+    hc_resp_free(&r);
+    assert_int_equal(hc_wait_closed(&c, TO), 1);
+    hc_close(&c);
+    assert_int_equal(direct_count(bport[0]), 1);
+}
+
 int
 main(void)
 {
@@ -1785,6 +1811,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_access_log_reopen, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_slowloris, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_408_body_timeout, h_setup, h_teardown),
     };
 
     h_init(120);

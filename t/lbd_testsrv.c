@@ -175,6 +175,9 @@ sink_feed(struct evbuffer *in, uint64_t max, uint64_t *hash)
             *hash = lbd_td_fnv1a64(*hash, v[i].iov_base, k);
             used += k;
         }
+        /* An empty chain can be peeked too: nothing taken means nothing left. */
+        if (used == 0)
+            break;
         evbuffer_drain(in, used);
         taken += used;
     }
