@@ -45,12 +45,14 @@ struct lbd_peer {
     unsigned        down:1;        /* never eligible in this snapshot (no address...) */
     unsigned        draining:1;    /* state drain or disabled: no new connections */
     int64_t         id;            /* registry id */
+    uint64_t        key;           /* FNV-1a of addr.text: its identity in every worker and
+                                      across restarts (sticky cookies, idle pools) */
     int             slot;          /* shared-memory slot, -1 when none */
     struct lbd_shm_backend *live;  /* its shared-memory slot, or NULL (unit tests) */
     int             slow_start;    /* ms its pool ramps a backend that came up; 0: off */
     uint64_t        active;        /* connections open through this worker */
     uint64_t        total;         /* connections handed to it by this worker */
-    uint64_t        fails;         /* connect failures seen by this worker */
+    uint64_t        fails;         /* failures seen by this worker (refused, timed out, reset) */
 };
 
 struct lbd_strategy;

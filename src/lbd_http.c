@@ -39,6 +39,9 @@
 #include "lbd_log.h"
 #include "lbd_shm.h"
 
+/* Requests kept on a worker's free list at most; the rest go back to malloc. */
+#define LBD_HTTP_FREE_TXNS 256
+
 /* How long a client may keep sending after lbd answered and closed: lingering. */
 #define LBD_HTTP_LINGER_MS 2000
 
@@ -170,18 +173,21 @@ client_update_read(struct lbd_hclient *c)
 static struct lbd_htxn *
 txn_new(struct lbd_hclient *c)
 {
-    struct lbd_htxn *t = calloc(1, sizeof(*t));
+    struct lbd_worker *w = cworker(c);
+    struct lbd_htxn   *t = w->free_txns;
 
-    if (t == NULL) {
+    /* From the worker's free list: no allocation per request once warm. */
+    if (t != NULL) {
+        w->free_txns = t->next_free;
+        w->nfree_txns--;
+        memset(t, 0, sizeof(*t));
+    } else if ((t = calloc(1, sizeof(*t))) == NULL) {
         lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no memory for a request");
         return NULL;
     }
     t->c = c;
-    t->tried = &t->tried_small;
-    t->tried_words = 1;
     t->start_us = lbd_shm_now_ns() / 1000;
     gettimeofday(&t->start_tv, NULL);
-    t->status = 0;
     t->version = 11;
     c->txn = t;
     return t;
@@ -196,13 +202,18 @@ txn_free(struct lbd_htxn *t)
         lbd_http_up_release(t, 0);
     if (t->hout != NULL)
         lbd_buf_put(w, t->hout);
-    if (t->tried != &t->tried_small)
-        free(t->tried);
+    lbd_tried_free(&t->tried);
     free(t->logstr);
     lbd_snapshot_unref(t->snap);
     if (t->c->txn == t)
         t->c->txn = NULL;
-    free(t);
+    if (w->nfree_txns >= LBD_HTTP_FREE_TXNS) {
+        free(t);
+        return;
+    }
+    t->next_free = w->free_txns;
+    w->free_txns = t;
+    w->nfree_txns++;
 }
 
 /* The client connection ends now: nothing more can be said to it. */
@@ -921,10 +932,8 @@ lbd_http_backend_readable(struct lbd_htxn *t)
         if (!t->got_bytes) {
             t->got_bytes = 1;
             /* The backend took the request: a retry is off the table. */
-            if (t->retryable && c->in != NULL) {
+            if (t->retryable && c->in != NULL)
                 c->in->start = t->req_sent;
-                t->retryable = 0;
-            }
             t->retryable = 0;
         }
         resp_advance(t);
@@ -1161,4 +1170,11 @@ lbd_http_close_all(struct lbd_worker *w)
         client_abort(c);
     }
     lbd_http_idle_close_all(w);
+    while (w->free_txns != NULL) {
+        struct lbd_htxn *t = w->free_txns;
+
+        w->free_txns = t->next_free;
+        free(t);
+    }
+    w->nfree_txns = 0;
 }

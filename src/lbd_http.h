@@ -35,6 +35,7 @@
 
 #include "lbd_buf.h"
 #include "lbd_http_parse.h"
+#include "lbd_peer.h"
 #include "lbd_worker.h"
 
 union lbd_http_sockaddr {
@@ -71,6 +72,7 @@ struct lbd_hclient {
 };
 
 struct lbd_htxn {
+    struct lbd_htxn     *next_free;      /* the worker's free list */
     struct lbd_hclient  *c;
     struct lbd_snapshot *snap;           /* holds pool and peer alive */
     struct lbd_pool     *pool;
@@ -115,9 +117,7 @@ struct lbd_htxn {
     /* Choosing a backend. */
     uint64_t             key;            /* hash strategies: IP, header or cookie */
     uint64_t             sticky;         /* the sticky cookie's backend id, 0: none */
-    uint64_t             tried_small;
-    uint64_t            *tried;
-    unsigned             tried_words;
+    struct lbd_tried     tried;
     unsigned             ntried;
 
     /* For the access log and the counters. */
@@ -135,7 +135,7 @@ struct lbd_hup {
     int                 fd;
     struct event        rev, wev, timer;
     int                 slot;            /* the backend's shm slot */
-    uint64_t            id;              /* lbd_http_backend_id() of its address */
+    uint64_t            id;              /* its peer's key (the address, hashed) */
     struct lbd_htxn    *txn;             /* NULL while idle */
     unsigned            connected:1;
     unsigned            reused:1;        /* served a request before this one */
@@ -221,9 +221,6 @@ void lbd_http_up_timer(struct lbd_hup *up, int ms);
 void lbd_http_idle_close_all(struct lbd_worker *w);
 
 /* --- lbd_http_msg.c --- */
-
-/* A stable 64-bit id of a backend address text (sticky cookies, pooling); never 0. */
-uint64_t lbd_http_backend_id(const char *text);
 
 /*
  * Write the request head for the backend into t->hout from the parsed head

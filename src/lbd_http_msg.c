@@ -23,30 +23,6 @@
 #include "lbd_log.h"
 #include "lbd_peer.h"
 
-uint64_t
-lbd_http_backend_id(const char *text)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    return h != 0 ? h : 1;
-}
-
-static uint64_t
-fnv(const char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    while (n-- > 0) {
-        h ^= (unsigned char) *p++;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* An output buffer being filled; overflow sticks, checked once at the end. */
 struct out {
     char   *p;
@@ -232,7 +208,7 @@ lbd_http_response_head(struct lbd_htxn *t, const struct lbd_http_head *h, const 
             const struct lbd_pool_conf *pc = t->pool->conf;
 
             putf(&o, "Set-Cookie: %s=%016llx; Path=/; HttpOnly\r\n", pc->sticky_cookie,
-                 (unsigned long long) lbd_http_backend_id(t->peer->addr.text));
+                 (unsigned long long) t->peer->key);
         }
         if (h->status == 101)
             puts_(&o, "Connection: upgrade\r\n");
@@ -337,29 +313,31 @@ lbd_http_keys(struct lbd_htxn *t, const struct lbd_http_head *h, const char *buf
     const struct lbd_pool_conf *pc = t->pool->conf;
     struct lbd_hclient         *c = t->c;
 
+    const struct lbd_http_header *f;
+    unsigned                      from = 0;
+
     t->key = lbd_client_key(&c->addr.sa);
     t->sticky = 0;
     if (pc == NULL)
         return;
-    for (unsigned i = 0; i < h->nheaders; i++) {
-        const struct lbd_http_header *f = &h->headers[i];
-        struct lbd_http_span          v;
+    if (pc->hash_key == LBD_HASH_KEY_HEADER
+        && (f = lbd_http_find(h, buf, pc->hash_key_name, NULL)) != NULL)
+        t->key = lbd_fnv1a(buf + f->value.off, f->value.len);
+    if (pc->hash_key != LBD_HASH_KEY_COOKIE && pc->sticky_cookie == NULL)
+        return;
+    while ((f = lbd_http_find(h, buf, "Cookie", &from)) != NULL) {
+        const char          *v = buf + f->value.off;
+        struct lbd_http_span sp;
 
-        if (pc->hash_key == LBD_HASH_KEY_HEADER && f->name.len == strlen(pc->hash_key_name)
-            && strncasecmp(buf + f->name.off, pc->hash_key_name, f->name.len) == 0)
-            t->key = fnv(buf + f->value.off, f->value.len);
-        if (f->id != LBD_HDR_COOKIE)
-            continue;
         if (pc->hash_key == LBD_HASH_KEY_COOKIE
-            && lbd_http_cookie(buf + f->value.off, f->value.len, pc->hash_key_name, &v))
-            t->key = fnv(buf + f->value.off + v.off, v.len);
-        if (pc->sticky_cookie != NULL
-            && lbd_http_cookie(buf + f->value.off, f->value.len, pc->sticky_cookie, &v)
-            && v.len == 16) {
+            && lbd_http_cookie(v, f->value.len, pc->hash_key_name, &sp))
+            t->key = lbd_fnv1a(v + sp.off, sp.len);
+        if (pc->sticky_cookie != NULL && lbd_http_cookie(v, f->value.len, pc->sticky_cookie, &sp)
+            && sp.len == 16) {
             char  hex[17];
             char *end;
 
-            memcpy(hex, buf + f->value.off + v.off, 16);
+            memcpy(hex, v + sp.off, 16);
             hex[16] = '\0';
             t->sticky = strtoull(hex, &end, 16);
             if (*end != '\0')

@@ -32,18 +32,10 @@
 #include "lbd_peer.h"
 #include "lbd_shm.h"
 
-static const struct lbd_passive_conf no_passive = { 0, 10000, 300000 };
-
 static const struct lbd_pool_conf *
 pconf(const struct lbd_htxn *t)
 {
     return t->pool->conf;
-}
-
-static const struct lbd_passive_conf *
-passive(const struct lbd_htxn *t)
-{
-    return pconf(t) != NULL ? &pconf(t)->passive : &no_passive;
 }
 
 void
@@ -131,58 +123,31 @@ tworker(const struct lbd_htxn *t)
     return t->c->svc->worker;
 }
 
-/* The request now counts against peer, here and in every worker's view. */
+/* The request now counts against peer (lbd_peer.h), and in its totals. */
 static void
 peer_hold(struct lbd_htxn *t, struct lbd_peer *peer)
 {
-    int wslot = tworker(t)->wslot;
-
     t->peer = peer;
     t->backend = peer->addr.text;
-    peer->active++;
-    peer->total++;
-    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0) {
-        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, 1);
-        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].total, 1,
-                                  memory_order_relaxed);
-    }
+    lbd_peer_hold(peer, tworker(t)->wslot);
+    lbd_peer_count(peer);
 }
 
 /* The request no longer counts against its peer; the strategy hears how it went. */
 static void
 peer_drop(struct lbd_htxn *t, enum lbd_outcome outcome)
 {
-    struct lbd_peer *peer = t->peer;
-    int              wslot = tworker(t)->wslot;
-
-    peer->active--;
-    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
-        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, -1);
-    if (t->pool->strategy->release)
-        t->pool->strategy->release(t->pool, peer, outcome);
+    lbd_peer_drop(t->pool, t->peer, tworker(t)->wslot, outcome);
     t->peer = NULL;
-}
-
-/* peer failed this request (connect, reset, garbage): count it, maybe eject. */
-static void
-peer_failed(struct lbd_htxn *t)
-{
-    struct lbd_peer *peer = t->peer;
-
-    if (peer == NULL)
-        return;
-    peer->fails++;
-    if (lbd_shm != NULL && peer->slot >= 0)
-        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
-                                  memory_order_relaxed);
-    lbd_peer_failure(peer, t->trial, passive(t), lbd_mono_ms(), t->pool->name);
-    t->trial = 0;
 }
 
 void
 lbd_http_peer_failed(struct lbd_htxn *t)
 {
-    peer_failed(t);
+    if (t->peer == NULL)
+        return;
+    lbd_peer_failed(t->pool, t->peer, t->trial);
+    t->trial = 0;
 }
 
 void
@@ -264,14 +229,12 @@ static struct lbd_hup *
 idle_take(struct lbd_htxn *t, struct lbd_peer *peer)
 {
     struct lbd_hidle *l;
-    uint64_t          id;
 
     if (t->fresh || tworker(t)->hidle == NULL || (l = idle_list(tworker(t), peer->slot)) == NULL
         || l->head == NULL)
         return NULL;
-    id = lbd_http_backend_id(peer->addr.text);
     for (struct lbd_hup *up = l->head; up != NULL; up = up->next) {
-        if (up->id != id)
+        if (up->id != peer->key)
             continue;
         idle_unlink(up);
         lbd_http_up_read(up, 0);
@@ -305,7 +268,7 @@ up_connect(struct lbd_htxn *t)
     up->w = tworker(t);
     up->fd = fd;
     up->slot = peer->slot;
-    up->id = lbd_http_backend_id(peer->addr.text);
+    up->id = peer->key;
     up_attach(t, up);
     t->sent_us = 0;
     up->connect_us = lbd_shm_now_ns() / 1000;
@@ -345,7 +308,7 @@ give_up(struct lbd_htxn *t, int err, const char *what)
         up->txn = NULL;
         up_free(up);
     }
-    peer_failed(t);
+    lbd_http_peer_failed(t);
     peer_drop(t, LBD_PEER_CONNECT_FAILED);
 }
 
@@ -353,19 +316,8 @@ give_up(struct lbd_htxn *t, int err, const char *what)
 static int
 use_pool(struct lbd_htxn *t, struct lbd_pool *pool)
 {
-    unsigned words = LBD_BITMAP_WORDS(pool->npeers ? pool->npeers : 1);
-
-    if (words > t->tried_words) {
-        uint64_t *map = calloc(words, sizeof(uint64_t));
-
-        if (map == NULL)
-            return -1;
-        if (t->tried != &t->tried_small)
-            free(t->tried);
-        t->tried = map;
-        t->tried_words = words;
-    }
-    memset(t->tried, 0, t->tried_words * sizeof(uint64_t));
+    if (lbd_tried_reset(&t->tried, pool->npeers) == -1)
+        return -1;
     t->pool = pool;
     return 0;
 }
@@ -379,7 +331,7 @@ sticky_peer(struct lbd_htxn *t, const struct lbd_pick *ctx)
     for (unsigned i = 0; i < t->pool->npeers; i++) {
         struct lbd_peer *p = &t->pool->peers[i];
 
-        if (lbd_http_backend_id(p->addr.text) != t->sticky)
+        if (p->key != t->sticky)
             continue;
         if (lbd_bit_test(ctx->tried, p->index) || !lbd_peer_eligible(p, ctx))
             return NULL;
@@ -397,7 +349,7 @@ connect_next(struct lbd_htxn *t)
 {
     const struct lbd_pool_conf *pc;
     struct lbd_pick             ctx = {
-        .client = &t->c->addr.sa, .clientlen = t->c->addrlen, .tried = t->tried,
+        .client = &t->c->addr.sa, .clientlen = t->c->addrlen, .tried = t->tried.map,
         .key = t->key, .now_ms = lbd_mono_ms(),
     };
 
@@ -421,7 +373,7 @@ connect_next(struct lbd_htxn *t)
             t->on_backup = 1;
             if (use_pool(t, backup) == 0) {
                 t->ntried = 0;
-                ctx.tried = t->tried;
+                ctx.tried = t->tried.map;
                 continue;
             }
         }
@@ -432,7 +384,7 @@ connect_next(struct lbd_htxn *t)
                 lbd_http_fail(t, 502, "no backend could be reached");
             return;
         }
-        lbd_bit_set(t->tried, peer->index);
+        lbd_bit_set(t->tried.map, peer->index);
         if ((claim = lbd_peer_claim(peer, ctx.now_ms)) == LBD_PEER_CLAIM_NONE)
             continue;
         t->trial = claim == LBD_PEER_CLAIM_TRIAL;
@@ -442,7 +394,7 @@ connect_next(struct lbd_htxn *t)
             const struct lbd_pool_conf *spc = pconf(t);
 
             t->set_cookie = spc != NULL && spc->sticky_cookie != NULL
-                            && t->sticky != lbd_http_backend_id(peer->addr.text);
+                            && t->sticky != peer->key;
         }
         if (!t->trial && (up = idle_take(t, peer)) != NULL) {
             up_attach(t, up);
@@ -492,7 +444,7 @@ lbd_http_retry(struct lbd_htxn *t, int err)
         up_free(up);
     }
     if (!t->retryable) {
-        peer_failed(t);
+        lbd_http_peer_failed(t);
         lbd_http_fail(t, 502, err ? "the backend reset the connection"
                                   : "the backend closed the connection before the response");
         return;
@@ -517,7 +469,7 @@ lbd_http_retry(struct lbd_htxn *t, int err)
     lbd_log_err(LBD_LOG_WARN, err, "backend %s (pool \"%s\") %s", t->peer->addr.text,
                 t->pool->name, err ? "failed before responding"
                                    : "closed the connection before responding");
-    peer_failed(t);
+    lbd_http_peer_failed(t);
     peer_drop(t, LBD_PEER_CONNECT_FAILED);
     if (!lbd_http_idempotent(t->method)) {
         lbd_http_fail(t, 502, "the backend failed before responding");
@@ -597,7 +549,7 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
     lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\"): no response for %lld ms",
             t->peer->addr.text, t->pool->name, (long long) limit);
     if (!t->resp_head) {
-        peer_failed(t);
+        lbd_http_peer_failed(t);
         lbd_http_fail(t, 504, "the backend did not respond in time");
     } else {
         lbd_http_fail(t, 504, "the backend stopped sending");

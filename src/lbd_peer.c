@@ -23,6 +23,8 @@
  */
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lbd_log.h"
@@ -159,34 +161,105 @@ lbd_mono_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * The client's address as a 64-bit key (FNV-1a over the IP bytes, not the
- * port): what hash strategies map to a backend, equal in every worker.
- */
 uint64_t
-lbd_client_key(const struct sockaddr *sa)
+lbd_fnv1a(const void *data, size_t n)
 {
-    const unsigned char *p;
-    size_t               n;
+    const unsigned char *p = data;
     uint64_t             h = 0xcbf29ce484222325ULL;
 
-    if (sa->sa_family == AF_INET) {
-        p = (const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr;
-        n = 4;
-    } else if (sa->sa_family == AF_INET6) {
-        p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
-        n = 16;
-        /* An IPv4 client seen through an IPv6 socket keys as itself. */
-        if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *) sa)->sin6_addr)) {
-            p += 12;
-            n = 4;
-        }
-    } else {
-        return 0;
-    }
     while (n-- > 0) {
         h ^= *p++;
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+uint64_t
+lbd_client_key(const struct sockaddr *sa)
+{
+    const unsigned char *p;
+
+    if (sa->sa_family == AF_INET) {
+        p = (const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr;
+        return lbd_fnv1a(p, 4);
+    }
+    if (sa->sa_family == AF_INET6) {
+        p = (const unsigned char *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        /* An IPv4 client seen through an IPv6 socket keys as itself. */
+        if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *) sa)->sin6_addr))
+            return lbd_fnv1a(p + 12, 4);
+        return lbd_fnv1a(p, 16);
+    }
+    return 0;
+}
+
+void
+lbd_peer_hold(struct lbd_peer *peer, int wslot)
+{
+    peer->active++;
+    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
+        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, 1);
+}
+
+void
+lbd_peer_drop(struct lbd_pool *pool, struct lbd_peer *peer, int wslot, enum lbd_outcome outcome)
+{
+    peer->active--;
+    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
+        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, -1);
+    if (pool->strategy->release)
+        pool->strategy->release(pool, peer, outcome);
+}
+
+void
+lbd_peer_count(struct lbd_peer *peer)
+{
+    peer->total++;
+    if (lbd_shm != NULL && peer->slot >= 0)
+        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].total, 1,
+                                  memory_order_relaxed);
+}
+
+void
+lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial)
+{
+    static const struct lbd_passive_conf off = { 0, 10000, 300000 };
+    const struct lbd_pool_conf          *pc = pool->conf;
+
+    peer->fails++;
+    if (lbd_shm != NULL && peer->slot >= 0)
+        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
+                                  memory_order_relaxed);
+    lbd_peer_failure(peer, trial, pc != NULL ? &pc->passive : &off, lbd_mono_ms(), pool->name);
+}
+
+int
+lbd_tried_reset(struct lbd_tried *t, unsigned npeers)
+{
+    unsigned words = LBD_BITMAP_WORDS(npeers ? npeers : 1);
+
+    if (t->map == NULL) {
+        t->map = &t->small;
+        t->words = 1;
+    }
+    if (words > t->words) {
+        uint64_t *map = calloc(words, sizeof(uint64_t));
+
+        if (map == NULL)
+            return -1;
+        lbd_tried_free(t);
+        t->map = map;
+        t->words = words;
+    }
+    memset(t->map, 0, t->words * sizeof(uint64_t));
+    return 0;
+}
+
+void
+lbd_tried_free(struct lbd_tried *t)
+{
+    if (t->map != NULL && t->map != &t->small)
+        free(t->map);
+    t->map = &t->small;
+    t->words = 1;
 }

@@ -38,11 +38,50 @@ void lbd_peer_failure(struct lbd_peer *peer, int trial, const struct lbd_passive
  */
 int64_t lbd_mono_ms(void);
 
+/* FNV-1a, 64 bits, of n bytes: client keys, backend keys, hash keys. */
+uint64_t lbd_fnv1a(const void *data, size_t n);
+
 /*
  * The client's address as a 64-bit key: FNV-1a over the IP bytes, not the
  * port; an IPv4 client seen through an IPv6 socket keys as itself.  What
  * hash strategies map to a backend, equal in every worker.
  */
 uint64_t lbd_client_key(const struct sockaddr *sa);
+
+/*
+ * A TCP connection or an HTTP request now counts against peer, in this
+ * worker (peer->active) and in every worker's view (shared memory, wslot's
+ * share).  Worker loop.
+ */
+void lbd_peer_hold(struct lbd_peer *peer, int wslot);
+
+/* It no longer does; pool's strategy hears the outcome.  Worker loop. */
+void lbd_peer_drop(struct lbd_pool *pool, struct lbd_peer *peer, int wslot,
+                   enum lbd_outcome outcome);
+
+/* One more connection (TCP) or request (HTTP) handed to peer: the totals. */
+void lbd_peer_count(struct lbd_peer *peer);
+
+/*
+ * peer failed a connection or request (refused, timed out, reset, a
+ * malformed answer): count it and feed the circuit breaker with pool's
+ * passive settings (none: no ejection).  trial: it was the half-open trial.
+ */
+void lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial);
+
+/*
+ * The peers a connection or request has tried: a bitmap for lbd_pick.tried,
+ * in `small` for pools of up to 64 peers, else allocated.  Zero it to
+ * start; lbd_tried_reset() sizes and clears it for a pool of npeers (0 or
+ * -1: out of memory), lbd_tried_free() lets go of an allocated map.
+ */
+struct lbd_tried {
+    uint64_t  small;
+    uint64_t *map;       /* &small, or words words; NULL before the first reset */
+    unsigned  words;
+};
+
+int  lbd_tried_reset(struct lbd_tried *t, unsigned npeers);
+void lbd_tried_free(struct lbd_tried *t);
 
 #endif /* LBD_PEER_H */

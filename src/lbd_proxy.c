@@ -64,9 +64,7 @@ struct lbd_conn {
     struct lbd_side      c, b;      /* client, backend */
     struct event         timer;     /* connect timeout, then idle timeout */
     int64_t              last_ms;   /* last byte moved, loop time */
-    uint64_t             tried_small;
-    uint64_t            *tried;     /* &tried_small, or a bitmap of tried_words words */
-    unsigned             tried_words;
+    struct lbd_tried     tried;
     unsigned             ntried;    /* connects attempted */
     int64_t              connect_us;/* when the current connect started (us) */
     uint64_t             key;       /* hash of the client's address */
@@ -80,41 +78,6 @@ struct lbd_conn {
 
 static void conn_close(struct lbd_conn *conn);
 static void connect_next(struct lbd_conn *conn);
-
-/* The connection now counts against peer: here and in every worker's view. */
-static void
-peer_hold(struct lbd_conn *conn, struct lbd_peer *peer)
-{
-    int wslot = conn->svc->worker->wslot;
-
-    peer->active++;
-    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
-        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, 1);
-}
-
-/* The connection no longer counts against its peer; tell the strategy. */
-static void
-peer_drop(struct lbd_conn *conn, enum lbd_outcome outcome)
-{
-    struct lbd_peer *peer = conn->peer;
-    int              wslot = conn->svc->worker->wslot;
-
-    peer->active--;
-    if (lbd_shm != NULL && wslot >= 0 && peer->slot >= 0)
-        lbd_shm_backend_active(lbd_shm, wslot, (unsigned) peer->slot, -1);
-    if (conn->pool->strategy->release)
-        conn->pool->strategy->release(conn->pool, peer, outcome);
-}
-
-static const struct lbd_passive_conf no_passive = { 0, 10000, 300000 };
-
-static const struct lbd_passive_conf *
-pool_passive(const struct lbd_pool *pool)
-{
-    const struct lbd_pool_conf *pc = pool->conf;
-
-    return pc != NULL ? &pc->passive : &no_passive;
-}
 
 static struct lbd_worker *
 conn_worker(const struct lbd_conn *conn)
@@ -415,14 +378,11 @@ on_connected(struct lbd_conn *conn)
     struct lbd_worker *w = conn_worker(conn);
 
     conn->connected = 1;
-    conn->peer->total++;
+    lbd_peer_count(conn->peer);
     lbd_peer_success(conn->peer, conn->trial, lbd_mono_ms(), conn->pool->name);
     conn->trial = 0;
     if (conn->pool->strategy->connected)
         conn->pool->strategy->connected(conn->pool, conn->peer, lbd_shm_now_ns() / 1000 - conn->connect_us);
-    if (lbd_shm != NULL && conn->peer->slot >= 0)
-        atomic_fetch_add_explicit(&lbd_shm->backends[conn->peer->slot].total, 1,
-                                  memory_order_relaxed);
     event_assign(&conn->b.wev, w->base, conn->b.fd, EV_WRITE | EV_PERSIST, on_write, &conn->b);
     conn->last_ms = loop_ms(w->base);
     evtimer_add(&conn->timer, conn->svc->idle_tv);
@@ -442,14 +402,9 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     evtimer_del(&conn->timer);
     close(conn->b.fd);
     conn->b.fd = -1;
-    peer->fails++;
-    if (lbd_shm != NULL && peer->slot >= 0)
-        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
-                                  memory_order_relaxed);
-    lbd_peer_failure(peer, conn->trial, pool_passive(conn->pool), lbd_mono_ms(),
-                     conn->pool->name);
+    lbd_peer_failed(conn->pool, peer, conn->trial);
     conn->trial = 0;
-    peer_drop(conn, LBD_PEER_CONNECT_FAILED);
+    lbd_peer_drop(conn->pool, peer, conn_worker(conn)->wslot, LBD_PEER_CONNECT_FAILED);
     conn->peer = NULL;
 }
 
@@ -514,19 +469,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 static int
 conn_use_pool(struct lbd_conn *conn, struct lbd_pool *pool)
 {
-    unsigned words = LBD_BITMAP_WORDS(pool->npeers ? pool->npeers : 1);
-
-    if (words > conn->tried_words) {
-        uint64_t *map = calloc(words, sizeof(uint64_t));
-
-        if (map == NULL)
-            return -1;
-        if (conn->tried != &conn->tried_small)
-            free(conn->tried);
-        conn->tried = map;
-        conn->tried_words = words;
-    }
-    memset(conn->tried, 0, conn->tried_words * sizeof(uint64_t));
+    if (lbd_tried_reset(&conn->tried, pool->npeers) == -1)
+        return -1;
     conn->pool = pool;
     return 0;
 }
@@ -543,7 +487,7 @@ connect_next(struct lbd_conn *conn)
     struct lbd_worker          *w = conn_worker(conn);
     const struct lbd_pool_conf *pc;
     struct lbd_pick             ctx = {
-        .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried,
+        .client = &conn->client.sa, .clientlen = conn->clientlen, .tried = conn->tried.map,
         .key = conn->key, .now_ms = lbd_mono_ms(),
     };
 
@@ -564,7 +508,7 @@ connect_next(struct lbd_conn *conn)
             conn->on_backup = 1;
             if (conn_use_pool(conn, backup) == 0) {
                 conn->ntried = 0;
-                ctx.tried = conn->tried;
+                ctx.tried = conn->tried.map;
                 continue;
             }
         }
@@ -581,14 +525,14 @@ connect_next(struct lbd_conn *conn)
             conn_close(conn);
             return;
         }
-        lbd_bit_set(conn->tried, peer->index);
+        lbd_bit_set(conn->tried.map, peer->index);
         /* An ejected peer's one trial may already be out (another worker's). */
         if ((claim = lbd_peer_claim(peer, ctx.now_ms)) == LBD_PEER_CLAIM_NONE)
             continue;
         conn->trial = claim == LBD_PEER_CLAIM_TRIAL;
         conn->ntried++;
         conn->peer = peer;
-        peer_hold(conn, peer);
+        lbd_peer_hold(peer, w->wslot);
 
         fd = socket(peer->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd == -1) {
@@ -642,8 +586,6 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
     conn->svc = svc;
     conn->snap = w->snap;
     lbd_snapshot_ref(conn->snap);
-    conn->tried = &conn->tried_small;
-    conn->tried_words = 1;
     if (conn_use_pool(conn, &conn->snap->pools[pool]) == -1) {
         lbd_snapshot_unref(conn->snap);
         free(conn);
@@ -695,11 +637,11 @@ conn_close(struct lbd_conn *conn)
 
     if (conn->peer != NULL) {
         if (conn->connected && conn->backend_error)
-            lbd_peer_failure(conn->peer, 0, pool_passive(conn->pool), lbd_mono_ms(),
-                             conn->pool->name);
+            lbd_peer_failed(conn->pool, conn->peer, 0);
         else if (conn->connected)
             lbd_peer_ok(conn->peer);
-        peer_drop(conn, conn->connected ? LBD_PEER_OK : LBD_PEER_CONNECT_FAILED);
+        lbd_peer_drop(conn->pool, conn->peer, w->wslot,
+                      conn->connected ? LBD_PEER_OK : LBD_PEER_CONNECT_FAILED);
     }
 
     if (conn->prev)
@@ -709,8 +651,7 @@ conn_close(struct lbd_conn *conn)
     if (conn->next)
         conn->next->prev = conn->prev;
 
-    if (conn->tried != &conn->tried_small)
-        free(conn->tried);
+    lbd_tried_free(&conn->tried);
     lbd_snapshot_unref(conn->snap);
     free(conn);
     lbd_worker_conn_closed(w);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lbd_log.h"
+#include "lbd_peer.h"
 #include "lbd_shm.h"
 #include "lbd_worker.h"
 
@@ -88,6 +89,7 @@ pool_build(struct lbd_pool *pool, const struct lbd_reg_pool *rp, const struct lb
         p->weight = b->weight;
         p->index = n;
         p->id = b->id;
+        p->key = lbd_fnv1a(p->addr.text, strlen(p->addr.text));
         p->slot = b->slot;
         p->draining = b->state != LBD_BACKEND_UP;
         p->live = lbd_shm != NULL ? &lbd_shm->backends[b->slot] : NULL;

@@ -62,6 +62,7 @@ struct lbd_service {
 struct lbd_buf;
 struct lbd_conn;
 struct lbd_hclient;
+struct lbd_htxn;
 struct lbd_hidle;
 struct lbd_http_head;
 struct lbd_alog;
@@ -103,6 +104,8 @@ struct lbd_worker {
     /* HTTP services (lbd_http*.c). */
     struct lbd_hclient  *hclients;       /* every open HTTP client connection */
     struct lbd_hidle    *hidle;          /* idle backend connections, per shm slot */
+    struct lbd_htxn     *free_txns;      /* recycled requests */
+    unsigned             nfree_txns;
     struct lbd_http_head *hhead;         /* the parser's scratch: one head at a time */
     struct lbd_alog    **alogs;          /* per service: its access log, or NULL */
     struct event        *alog_timer;     /* flushes the access logs every second */
