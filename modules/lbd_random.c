@@ -16,25 +16,6 @@
 #include "lbd.h"
 #include "lbd_strategy_util.h"
 
-static int
-random_init(struct lbd_pool *pool)
-{
-    struct lbd__rand *r = malloc(sizeof(*r));
-
-    if (r == NULL)
-        return LBD_ERROR;
-    lbd__rand_seed(r);
-    pool->sdata = r;
-    return LBD_OK;
-}
-
-static void
-random_fini(struct lbd_pool *pool)
-{
-    free(pool->sdata);
-    pool->sdata = NULL;
-}
-
 static struct lbd_peer *
 random_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
 {
@@ -43,7 +24,7 @@ random_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
 
 const struct lbd_strategy lbd_strategy_random = {
     .name = "random",
-    .init = random_init,
-    .fini = random_fini,
+    .init = lbd__rand_init,
+    .fini = lbd__rand_fini,
     .pick = random_pick,
 };

@@ -63,6 +63,29 @@ lbd__rand_seed(struct lbd__rand *r)
     r->s = h != 0 ? h : 0x9e3779b97f4a7c15ULL;
 }
 
+/*
+ * init() and fini() of a strategy whose whole per-worker state is one
+ * generator (random, two_choices): pool->sdata is a seeded struct lbd__rand.
+ */
+static inline int
+lbd__rand_init(struct lbd_pool *pool)
+{
+    struct lbd__rand *r = malloc(sizeof(*r));
+
+    if (r == NULL)
+        return LBD_ERROR;
+    lbd__rand_seed(r);
+    pool->sdata = r;
+    return LBD_OK;
+}
+
+static inline void
+lbd__rand_fini(struct lbd_pool *pool)
+{
+    free(pool->sdata);
+    pool->sdata = NULL;
+}
+
 /* The next 64 random bits.  Worker loop: a few cycles. */
 static inline uint64_t
 lbd__rand_next(struct lbd__rand *r)

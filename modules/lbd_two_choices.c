@@ -26,25 +26,6 @@
 #include "lbd.h"
 #include "lbd_strategy_util.h"
 
-static int
-tc_init(struct lbd_pool *pool)
-{
-    struct lbd__rand *r = malloc(sizeof(*r));
-
-    if (r == NULL)
-        return LBD_ERROR;
-    lbd__rand_seed(r);
-    pool->sdata = r;
-    return LBD_OK;
-}
-
-static void
-tc_fini(struct lbd_pool *pool)
-{
-    free(pool->sdata);
-    pool->sdata = NULL;
-}
-
 static struct lbd_peer *
 tc_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
 {
@@ -60,7 +41,7 @@ tc_pick(struct lbd_pool *pool, const struct lbd_pick *ctx)
 
 const struct lbd_strategy lbd_strategy_two_choices = {
     .name = "two_choices",
-    .init = tc_init,
-    .fini = tc_fini,
+    .init = lbd__rand_init,
+    .fini = lbd__rand_fini,
     .pick = tc_pick,
 };
