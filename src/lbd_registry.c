@@ -232,6 +232,16 @@ lbd__reg_end(struct lbd_registry *reg, int rc, uint64_t *generation, char *err, 
 
 /* --- names --- */
 
+/* The index of name in names[0..n), or -1. */
+static int
+name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (name != NULL && strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 static const char *const state_names[] = { "up", "drain", "disabled" };
 
 const char *
@@ -243,10 +253,7 @@ lbd_backend_state_name(enum lbd_backend_state s)
 int
 lbd_backend_state_parse(const char *name)
 {
-    for (int i = 0; i < 3; i++)
-        if (name != NULL && strcmp(name, state_names[i]) == 0)
-            return i;
-    return -1;
+    return name_index(state_names, 3, name);
 }
 
 const char *
@@ -267,10 +274,7 @@ lbd_health_name(enum lbd_health h)
 int
 lbd_health_parse(const char *name)
 {
-    for (int i = 0; i < 3; i++)
-        if (name != NULL && strcmp(name, health_names[i]) == 0)
-            return i;
-    return -1;
+    return name_index(health_names, 3, name);
 }
 
 void
