@@ -133,9 +133,9 @@ server_index(struct load *ld, const char *v, size_t len)
     return ld->names[ld->nnames] == NULL ? 0 : ld->nnames++;
 }
 
-/* One line: counts over secs seconds, servers sorted by name; in_flight if not 0. */
+/* One line: counts over secs seconds, servers sorted by name; unanswered if not 0. */
 static void
-report(struct load *ld, const char *label, const struct counts *k, double secs, int in_flight)
+report(struct load *ld, const char *label, const struct counts *k, double secs, int unanswered)
 {
     int order[MAX_SERVERS], n = 0;
 
@@ -156,8 +156,8 @@ report(struct load *ld, const char *label, const struct counts *k, double secs, 
         printf(" %s=%" PRIu64, ld->names[order[j]], k->server[order[j]]);
     if (k->server[0] > 0 || n == 0)
         printf(" other=%" PRIu64, k->server[0]);
-    if (in_flight > 0)
-        printf(" in_flight=%d", in_flight);
+    if (unanswered > 0)
+        printf(" in_flight=%d", unanswered);
     putchar('\n');
 }
 
