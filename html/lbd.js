@@ -26,6 +26,13 @@ const TOKEN_KEY = 'lbd.token';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
+/* A new element: h('span', {className: 'x'}, child...); strings become text. */
+function h(tag, props, ...children) {
+    const el = Object.assign(document.createElement(tag), props);
+    el.append(...children);
+    return el;
+}
+
 /* Set text only when it changed: cheap, and no needless layout work. */
 function setText(el, text) {
     if (el.textContent !== text)
@@ -63,9 +70,7 @@ function fmtPct(frac) {
     return (p < 0.1 ? '<0.1' : p < 10 ? p.toFixed(1) : Math.round(p)) + '%';
 }
 
-function fmtClock(date) {
-    return date.toLocaleTimeString('en-GB', { hour12: false });
-}
+const fmtClock = (date) => date.toLocaleTimeString('en-GB', { hour12: false });
 
 /* "weight=2 state=up source=api" (an event's old/new for add/remove) to an object. */
 function parseDesc(s) {
@@ -144,7 +149,8 @@ function compute(pool, b, nowMs, bounds) {
             tr.rate = tr.errRate = null;
         } else {
             tr.rate = dn / dt;
-            tr.errRate = dn > 0 ? de / dn : (de > 0 ? 1 : 0);
+            /* No traffic, no rate; connect errors may outnumber requests. */
+            tr.errRate = dn > 0 ? Math.min(1, de / dn) : (de > 0 ? 1 : null);
             tr.errDelta = {};
             for (const k of Object.keys(cur.errors))
                 tr.errDelta[k] = cur.errors[k] - ((p.errors || {})[k] || 0);
@@ -177,15 +183,6 @@ function compute(pool, b, nowMs, bounds) {
  */
 const charts = new Map();   /* pool name -> { samples, markers, colours, strategy } */
 
-function chartState(pool) {
-    let c = charts.get(pool.name);
-    if (!c) {
-        c = { samples: [], markers: [], colours: new Map(), strategy: pool.strategy };
-        charts.set(pool.name, c);
-    }
-    return c;
-}
-
 function colourOf(c, id) {
     if (!c.colours.has(id)) {
         /* The first free colour; past SERIES_COLOURS backends they repeat. */
@@ -198,7 +195,11 @@ function colourOf(c, id) {
 }
 
 function chartRecord(pool, nowMs, figuresById) {
-    const c = chartState(pool);
+    let c = charts.get(pool.name);
+    if (!c) {
+        c = { samples: [], markers: [], colours: new Map(), strategy: pool.strategy };
+        charts.set(pool.name, c);
+    }
     if (pool.strategy !== c.strategy) {
         c.markers.push({ t: nowMs, label: pool.strategy });
         c.strategy = pool.strategy;
@@ -321,25 +322,19 @@ function renderHeader(doc) {
     up.dateTime = now.toISOString();
     setText(up, fmtClock(now));
 
-    const workers = $('#workers');
-    workers.replaceChildren(...(doc.workers || []).map((w) => {
-        const li = document.createElement('li');
-        li.className = 'chip' + (w.slot === wk.slot ? ' current' : '');
+    /* A worker behind the current generation shows it (a reload under way). */
+    $('#workers').replaceChildren(...(doc.workers || []).map((w) => {
         const lag = w.generation !== doc.generation ? ' · gen ' + w.generation : '';
-        li.textContent = '#' + w.slot + ' pid ' + w.pid + ' · ' + w.active + ' active' + lag;
-        if (lag) li.classList.add('warn');
-        li.title = 'slot ' + w.slot + ', pid ' + w.pid + ', generation ' + w.generation +
-                   ', ' + w.active + ' client connections open' +
-                   (w.slot === wk.slot ? ' (answered this poll)' : '');
-        return li;
+        return h('li', {
+            className: 'chip' + (w.slot === wk.slot ? ' current' : '') + (lag ? ' warn' : ''),
+            textContent: '#' + w.slot + ' pid ' + w.pid + ' · ' + w.active + ' active' + lag,
+            title: 'slot ' + w.slot + ', pid ' + w.pid + ', generation ' + w.generation + ', ' +
+                   w.active + ' client connections open' +
+                   (w.slot === wk.slot ? ' (answered this poll)' : ''),
+        });
     }));
-    const services = $('#services');
-    services.replaceChildren(...(doc.services || []).map((s) => {
-        const li = document.createElement('li');
-        li.className = 'chip';
-        li.textContent = s.name + ' · ' + s.mode + ' · ' + s.listen + ' → ' + s.pool;
-        return li;
-    }));
+    $('#services').replaceChildren(...(doc.services || []).map((sv) => h('li',
+        { className: 'chip', textContent: sv.name + ' · ' + sv.mode + ' · ' + sv.listen + ' → ' + sv.pool })));
 }
 
 /* The section of a pool, made from #pool-template the first time. */
@@ -446,17 +441,12 @@ function renderPool(v, pool, doc) {
 /* The legend doubles as the chart's text alternative: address and current rate. */
 function renderLegend(v, pool, figures, unit) {
     const c = charts.get(pool.name);
-    const items = pool.backends.map((b) => {
-        const li = document.createElement('li');
-        const sw = document.createElement('span');
-        sw.className = 'swatch series-' + colourOf(c, b.id);
-        sw.setAttribute('aria-hidden', 'true');
+    v.legend.replaceChildren(...pool.backends.map((b) => {
         const f = figures.get(b.id);
-        li.append(sw, b.address + ' ', Object.assign(document.createElement('span'),
-            { className: 'muted', textContent: fmtRate(f && f.rate) + ' ' + unit.label.toLowerCase() }));
-        return li;
-    });
-    v.legend.replaceChildren(...items);
+        return h('li', {}, h('span', { className: 'swatch series-' + colourOf(c, b.id) }),
+                 b.address + ' ', h('span', { className: 'muted',
+                     textContent: fmtRate(f && f.rate) + ' ' + unit.label.toLowerCase() }));
+    }));
     const summary = pool.backends.map((b) => {
         const f = figures.get(b.id);
         return b.address + ' ' + fmtRate(f && f.rate);
@@ -505,7 +495,7 @@ function renderRow(v, pool, b, f, unit) {
     const server = String(b.weight);
     if (input.dataset.server !== server) {
         const edited = input.dataset.server != null && input.value !== input.dataset.server;
-        if (!edited && document.activeElement !== input) input.value = server;
+        if (!edited) input.value = server;          /* same text: focus and caret stay */
         if (input.dataset.server != null) flash(input, 'flash-cell');
         input.dataset.server = server;
     }
@@ -534,16 +524,20 @@ function renderRow(v, pool, b, f, unit) {
     return row;
 }
 
+/* While a request is in flight: buttons off, inputs read-only (they keep focus). */
+function setBusy(el, busy) {
+    for (const btn of el.querySelectorAll('button')) btn.disabled = busy;
+    for (const input of el.querySelectorAll('input')) input.readOnly = busy;
+    el.classList.toggle('busy', busy);
+    el.setAttribute('aria-busy', String(busy));
+}
+
+const ACTION_STATE = { drain: 'drain', enable: 'up', disable: 'disabled' };
+
 function setRowButtons(row, busy = false) {
-    const state = row.dataset.state;
-    const current = { drain: 'drain', enable: 'up', disable: 'disabled' };
-    for (const btn of row.querySelectorAll('button[data-action]')) {
-        const act = btn.dataset.action;
-        btn.disabled = busy || current[act] === state;
-    }
-    $('input[data-action="weight"]', row).readOnly = busy;
-    row.classList.toggle('busy', busy);
-    row.setAttribute('aria-busy', String(busy));
+    setBusy(row, busy);
+    for (const btn of row.querySelectorAll('button[data-action]'))
+        if (ACTION_STATE[btn.dataset.action] === row.dataset.state) btn.disabled = true;
 }
 
 /* The feed: newest first, the new ones highlighted, in people's words. */
@@ -583,21 +577,13 @@ function renderEvents(doc) {
     const items = events.map((e) => {
         let li = eventItems.get(e.id);
         if (!li) {
-            li = document.createElement('li');
-            li.className = 'event kind-' + String(e.what).replace(/\W+/g, '-') +
-                           (e.what === 'health' ? ' to-' + e.new : '');
             const at = new Date(e.at);
-            const time = document.createElement('time');
-            time.dateTime = e.at;
-            time.title = e.at;
-            time.textContent = isNaN(at) ? e.at : fmtClock(at);
-            const actor = Object.assign(document.createElement('span'),
-                { className: 'actor', textContent: e.actor });
-            const pool = Object.assign(document.createElement('span'),
-                { className: 'ev-pool', textContent: e.pool || '' });
-            const text = Object.assign(document.createElement('span'),
-                { className: 'what', textContent: describe(e) });
-            li.append(time, actor, pool, text);
+            li = h('li', { className: 'event kind-' + String(e.what).replace(/\W+/g, '-') +
+                                      (e.what === 'health' ? ' to-' + e.new : '') },
+                   h('time', { dateTime: e.at, title: e.at, textContent: isNaN(at) ? e.at : fmtClock(at) }),
+                   h('span', { className: 'actor', textContent: e.actor }),
+                   h('span', { className: 'ev-pool', textContent: e.pool || '' }),
+                   h('span', { className: 'what', textContent: describe(e) }));
             eventItems.set(e.id, li);
             if (!first && e.id > (maxEventId ?? -Infinity)) flash(li, 'flash-new');
         }
@@ -616,7 +602,6 @@ function renderEvents(doc) {
 /* ------------------------------------------------------------------ polls */
 
 let polling = false;
-let failures = 0;
 let pollTimer = 0;
 
 function showBanner(reason) {
@@ -642,11 +627,9 @@ async function poll() {
         const doc = await res.json();
         if (!doc || !Array.isArray(doc.pools)) throw new Error('not a status document');
         render(doc);
-        failures = 0;
         $('#banner').hidden = true;
         document.body.classList.remove('stale');
     } catch (err) {
-        failures++;
         showBanner(err.name === 'AbortError' ? 'no answer in ' + POLL_TIMEOUT_MS / 1000 + ' s'
                    : err.message || String(err));
     } finally {
@@ -721,10 +704,7 @@ function tokenDialogSetup() {
 }
 
 class ApiError extends Error {
-    constructor(status, message) {
-        super(message);
-        this.status = status;
-    }
+    constructor(status, message) { super(message); this.status = status; }
 }
 
 /*
@@ -792,7 +772,7 @@ async function rowAction(row, action) {
         body = { weight: w };
         done = 'Weight of ' + addr + ' set to ' + w;
     } else {
-        const state = { drain: 'drain', enable: 'up', disable: 'disabled' }[action];
+        const state = ACTION_STATE[action];
         if (!state) return;
         body = { state };
         done = addr + ' in ' + pool + ' is now ' + STATE_WORDS[state];
@@ -863,11 +843,7 @@ async function addBackend(form) {
     const pool = form.dataset.pool;
     const address = form.elements.address.value.trim();
     const weight = Number(form.elements.weight.value || 1);
-    const btn = $('button[type="submit"]', form);
-    btn.disabled = true;
-    form.classList.add('busy');
-    form.setAttribute('aria-busy', 'true');
-    for (const el of form.querySelectorAll('input')) el.readOnly = true;
+    setBusy(form, true);
     try {
         const r = await api('POST', 'pools/' + enc(pool) + '/backends', { address, weight });
         const id = r.body && r.body.id != null ? ' as #' + r.body.id : '';
@@ -877,10 +853,7 @@ async function addBackend(form) {
     } catch (err) {
         failMessage('Adding ' + address + ' to ' + pool, err);
     } finally {
-        btn.disabled = false;
-        form.classList.remove('busy');
-        form.removeAttribute('aria-busy');
-        for (const el of form.querySelectorAll('input')) el.readOnly = false;
+        setBusy(form, false);
     }
 }
 
