@@ -17,6 +17,7 @@ const POLL_MS = 1000;            /* one poll a second, never two at once */
 const POLL_TIMEOUT_MS = 4000;    /* a poll slower than this has failed */
 const HISTORY_S = 300;           /* the chart's span: 5 minutes */
 const QUANTILE_WINDOW = 10;      /* histogram deltas kept: about 10 s */
+const MIN_DT_S = 0.5;            /* a shorter interval (a poll right after a change) is noise */
 const GAP_MS = 2500;             /* a chart line breaks over a longer gap */
 const FLASH_MS = 2400;           /* how long a change stays highlighted */
 const SERIES_COLOURS = 8;        /* --series-0..7 in lbd.css */
@@ -121,10 +122,7 @@ function poolUnit(pool) {
         : { counter: 'connections', hist: 'connect', label: 'Conn/s', long: 'connections per second' };
 }
 
-function errorTotal(b) {
-    const e = b.errors || {};
-    return (e.connect || 0) + (e.timeout || 0) + (e.reset || 0) + (e.http_5xx || 0);
-}
+const errorTotal = (b) => Object.values(b.errors || {}).reduce((a, n) => a + n, 0);
 
 /* Update b's track from this poll; returns its figures for the table. */
 function compute(pool, b, nowMs, bounds) {
@@ -141,7 +139,9 @@ function compute(pool, b, nowMs, bounds) {
     tr.seen = nowMs;
     const p = tr.prev;
     const dt = p ? (cur.t - p.t) / 1000 : 0;
-    if (p && dt > 0) {
+    if (p && dt < MIN_DT_S)
+        return tr.figures;                   /* keep the baseline for the next poll */
+    if (p) {
         const dn = cur.n - p.n, de = cur.err - p.err;
         const dc = cur.counts.map((c, i) => c - (p.counts[i] || 0));
         if (dn < 0 || de < 0 || dc.some((c) => c < 0)) {
@@ -157,8 +157,6 @@ function compute(pool, b, nowMs, bounds) {
             tr.window.push(dc);
             if (tr.window.length > QUANTILE_WINDOW) tr.window.shift();
         }
-    } else if (p && dt <= 0) {
-        return tr.figures;                   /* the same instant twice */
     }
     tr.prev = cur;
 
@@ -540,9 +538,10 @@ function setRowButtons(row, busy = false) {
         if (ACTION_STATE[btn.dataset.action] === row.dataset.state) btn.disabled = true;
 }
 
-/* The feed: newest first, the new ones highlighted, in people's words. */
+/* The feed: newest first, the new ones highlighted, in people's words.
+ * lbd writes an absent old/new/backend as "" or null: both mean none. */
 function describe(e) {
-    const who = e.backend || '';
+    const who = e.backend || '', old = e.old || null, nu = e.new || null;
     switch (e.what) {
     case 'backend added': {
         const d = parseDesc(e.new);
@@ -563,8 +562,7 @@ function describe(e) {
     case 'pool added': return 'pool created (' + (parseDesc(e.new).strategy || '') + ')';
     case 'pool removed': return 'pool removed';
     default:
-        return [who, e.what, e.old != null || e.new != null ? (e.old ?? '–') + ' → ' + (e.new ?? '–') : '']
-            .filter(Boolean).join(' ');
+        return [who, e.what, old || nu ? (old || '–') + ' → ' + (nu || '–') : ''].filter(Boolean).join(' ');
     }
 }
 
@@ -583,7 +581,8 @@ function renderEvents(doc) {
                    h('time', { dateTime: e.at, title: e.at, textContent: isNaN(at) ? e.at : fmtClock(at) }),
                    h('span', { className: 'actor', textContent: e.actor }),
                    h('span', { className: 'ev-pool', textContent: e.pool || '' }),
-                   h('span', { className: 'what', textContent: describe(e) }));
+                   h('span', { className: 'what', textContent: describe(e) +
+                                                 (e.detail ? ': ' + e.detail : '') }));
             eventItems.set(e.id, li);
             if (!first && e.id > (maxEventId ?? -Infinity)) flash(li, 'flash-new');
         }
