@@ -61,7 +61,9 @@ function fmtMs(ms) {
     if (ms < 1) return ms.toFixed(2) + ' ms';
     if (ms < 10) return ms.toFixed(1) + ' ms';
     if (ms < 1000) return Math.round(ms) + ' ms';
-    return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+    /* The last finite bucket ends at 10 s: a quantile past it is only known to be more. */
+    if (ms >= 10000) return '> 10 s';
+    return (ms / 1000).toFixed(2) + ' s';
 }
 
 function fmtPct(frac) {

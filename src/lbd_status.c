@@ -418,14 +418,18 @@ events_json(void)
     unsigned             n = lbd_stats_events_read(ev, STATUS_EVENTS);
     json_t              *list = json_array();
 
+    /* The ring keeps SQL NULL as "": null again here, as /api/events has it. */
+#define OR_NULL(s) ((s)[0] != '\0' ? json_string(s) : json_null())
     for (unsigned i = 0; list != NULL && i < n; i++) {
-        json_t *o = json_pack("{sI ss ss ss ss ss ss ss ss}", "id", (json_int_t) ev[i].id,
-                              "at", ev[i].at, "actor", ev[i].actor, "pool", ev[i].pool,
-                              "backend", ev[i].backend, "what", ev[i].what,
-                              "old", ev[i].old, "new", ev[i].new_, "detail", ev[i].detail);
+        json_t *o = json_pack("{sI ss ss so so ss so so so}", "id", (json_int_t) ev[i].id,
+                              "at", ev[i].at, "actor", ev[i].actor, "pool", OR_NULL(ev[i].pool),
+                              "backend", OR_NULL(ev[i].backend), "what", ev[i].what,
+                              "old", OR_NULL(ev[i].old), "new", OR_NULL(ev[i].new_),
+                              "detail", OR_NULL(ev[i].detail));
 
         json_array_append_new(list, o);
     }
+#undef OR_NULL
     return list;
 }
 
