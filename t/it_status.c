@@ -563,7 +563,22 @@ tcp_counters(void **state)
     }
 }
 
-/* The page's files: read at start, an ETag, a strict CSP, 304, HEAD, nothing else on disk. */
+static int
+late_served(void *arg)
+{
+    struct hc_resp r = { 0 };
+    int            ok = hc_exchange(admin, "GET /late.html HTTP/1.1\r\nHost: a\r\n\r\n", &r, 0,
+                                    5000) == 0 && r.status == 200
+                        && strcmp(r.body, "late\n") == 0;
+
+    hc_resp_free(&r);
+    return ok;
+}
+
+/*
+ * The page's files: read at start, an ETag, a strict CSP, 304, HEAD; a file
+ * added later is not served until a reload makes the workers read them again.
+ */
 static void
 page_files(void **state)
 {
@@ -601,6 +616,18 @@ page_files(void **state)
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body, "\"error\""));
     hc_resp_free(&r);
+    /* A reload that keeps the workers makes them read the files again. */
+    {
+        pid_t before[4], after[4];
+        int   n = h_lbd_workers(&lbd, before, 4);
+
+        assert_int_equal(kill(lbd.pid, SIGHUP), 0);
+        assert_int_equal(h_log_wait(lbd.error_log, 5000, "applied without restarting workers",
+                                    NULL), 0);
+        assert_int_equal(h_wait(late_served, NULL, 5000), 0);
+        assert_int_equal(h_lbd_workers(&lbd, after, 4), n);
+        assert_memory_equal(before, after, (size_t) n * sizeof(pid_t));
+    }
     assert_int_equal(hc_exchange(admin, "GET /../lbd.conf HTTP/1.1\r\nHost: a\r\n\r\n", &r, 0,
                                  5000), 0);
     assert_true(r.status == 404 || r.status == 400);
