@@ -51,7 +51,6 @@ struct lbd_peer {
     struct lbd_shm_backend *live;  /* its shared-memory slot, or NULL (unit tests) */
     int             slow_start;    /* ms its pool ramps a backend that came up; 0: off */
     uint64_t        active;        /* connections open through this worker */
-    uint64_t        total;         /* connections handed to it by this worker */
     uint64_t        fails;         /* failures seen by this worker (refused, timed out, reset) */
 };
 

@@ -5,8 +5,8 @@
  * not the data path).  Requests under /api/ are relayed, unchanged but for
  * Connection and X-Forwarded-For, to the control process's unix socket and
  * its answer relayed back: to a worker the control process is one more
- * backend, and a worker never waits on SQLite.  The status page and the
- * metrics, read from shared memory, come with their own issue.
+ * backend, and a worker never waits on SQLite.  Everything else (the status
+ * page, /status.json, /metrics) is lbd_status.c's, from memory.
  *
  * The relay is asynchronous (a bufferevent to the socket); evhttp keeps the
  * client's request until we reply, and drops it safely if the client went
@@ -26,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "lbd_log.h"
+#include "lbd_status.h"
 #include "lbd_worker.h"
 
 #define LBD_ADMIN_MAX_HEADERS   16384
@@ -303,19 +304,7 @@ on_request(struct evhttp_request *req, void *arg)
         relay_start(w, req);
         return;
     }
-    if (strcmp(uri, "/") == 0 && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
-        struct evbuffer *body = evbuffer_new();
-
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                          "text/plain; charset=utf-8");
-        if (body != NULL)
-            evbuffer_add_printf(body, "lbd " LBD_VERSION " admin port\n\n"
-                                "GET /api/pools     pools, strategies, backends\n"
-                                "GET /api/events    recent registry changes\n"
-                                "GET /api/workers   workers and the generation they route with\n");
-        evhttp_send_reply(req, 200, "OK", body);
-        if (body != NULL)
-            evbuffer_free(body);
+    if (lbd_status_serve(w, req)) {
         answered(w);
         return;
     }

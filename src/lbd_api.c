@@ -28,6 +28,7 @@
 
 #include "lbd_api.h"
 #include "lbd_log.h"
+#include "lbd_stats.h"
 
 #define API_MAX_SEGS     5          /* api pools {pool} backends {backend} */
 #define API_EVENTS_LIMIT 1000
@@ -165,7 +166,7 @@ backend_json(const char *pool, const struct lbd_reg_backend *b)
 {
     char        address[300];
     const char *health = "unknown";
-    json_int_t  active = 0, total = 0, fails = 0;
+    json_int_t  active = 0, total = 0, requests = 0, fails = 0;
 
     /* Counters live in shared memory, by slot: none without a segment or a slot. */
     if (lbd_shm != NULL && b->slot >= 0 && b->slot < LBD_SHM_BACKENDS) {
@@ -177,11 +178,14 @@ backend_json(const char *pool, const struct lbd_reg_backend *b)
         default:              break;
         }
         active = atomic_load_explicit(&s->active, memory_order_relaxed);
-        total = (json_int_t) atomic_load_explicit(&s->total, memory_order_relaxed);
+        total = (json_int_t) atomic_load_explicit(&s->stats.c[LBD_STAT_CONNS],
+                                                  memory_order_relaxed);
+        requests = (json_int_t) atomic_load_explicit(&s->stats.c[LBD_STAT_REQUESTS],
+                                                     memory_order_relaxed);
         fails = (json_int_t) atomic_load_explicit(&s->fails, memory_order_relaxed);
     }
     backend_address(b, address, sizeof(address));
-    return json_pack("{sI so ss so si si ss ss ss sI sI sI ss ss}",
+    return json_pack("{sI so ss so si si ss ss ss sI sI sI sI ss ss}",
                      "id", (json_int_t) b->id,
                      "pool", json_text(pool),
                      "address", address,
@@ -191,7 +195,8 @@ backend_json(const char *pool, const struct lbd_reg_backend *b)
                      "state", lbd_backend_state_name(b->state),
                      "source", lbd_source_name(b->source),
                      "health", health,
-                     "active", active, "total", total, "fails", fails,
+                     "active", active, "total", total, "requests", requests,
+                     "fails", fails,
                      "created", b->created,
                      "updated", b->updated);
 }
@@ -838,7 +843,7 @@ get_workers(struct lbd_api_response *res)
                 "oldest", oldest == LBD_SHM_NONE ? json_null() : json_integer((json_int_t) oldest),
                 "snapshots", (json_int_t) atomic_load(&w->snapshots),
                 "active", (json_int_t) atomic_load(&w->active),
-                "accepted", (json_int_t) atomic_load(&w->accepted))) == -1) {
+                "accepted", (json_int_t) atomic_load(&w->stats.c[LBD_STAT_CONNS]))) == -1) {
             json_decref(list);
             list = NULL;
         }

@@ -20,7 +20,8 @@
  *
  *   POOL    {"name","strategy","source","backends":[BACKEND...]}
  *   BACKEND {"id","pool","address":"host:port","host","port","weight","state","source",
- *            "health":"unknown|up|down","active","total","fails","created","updated"}
+ *            "health":"unknown|up|down","active","total" (connections),"requests","fails",
+ *            "created","updated"}
  *   EVENT   {"id","at","actor","pool","backend","what","old","new","generation"}
  *   WORKER  {"slot","pid","generation","applied_ns","oldest","snapshots","active","accepted"}
  *

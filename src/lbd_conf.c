@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -1616,8 +1617,29 @@ admin_socket(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_strdup(cx, s, &conf->admin.socket_path);
 }
 
+static int
+admin_html(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+    const char      *v;
+    struct stat      st;
+
+    if (conf_string(cx, s, &v) == -1)
+        return -1;
+    if (v[0] != '/')
+        return conf_error(cx, s, "\"admin.html\" must be an absolute path");
+    if (stat(v, &st) == -1)
+        return conf_error(cx, s, "\"admin.html\": cannot use \"%s\": %s", v, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return conf_error(cx, s, "\"admin.html\": \"%s\" is not a directory", v);
+    free(conf->admin.html);
+    conf->admin.html = NULL;
+    return conf_strdup(cx, s, &conf->admin.html);
+}
+
 static const struct conf_key admin_keys[] = {
     { "listen",     0, admin_listen },
+    { "html",       0, admin_html },
     { "token",      0, admin_token },
     { "token_file", 0, admin_token_file },
     { "socket",     0, admin_socket },
@@ -1765,6 +1787,10 @@ conf_finish(struct conf_ctx *cx)
     if (conf->user != NULL && !cx->have_group)
         conf->gid = cx->user_gid;
 
+    if (conf->admin.html == NULL && (conf->admin.html = strdup(LBD_HTML_DIR)) == NULL) {
+        snprintf(cx->err, cx->errlen, "%s: out of memory", cx->path);
+        return -1;
+    }
     if (conf->admin.socket_path == NULL) {
         /* Next to the registry: a directory the children can write. */
         const char *slash = strrchr(conf->registry_path, '/');
@@ -2100,5 +2126,6 @@ lbd_conf_free(struct lbd_conf *conf)
     free(conf->registry_path);
     free(conf->admin.token);
     free(conf->admin.socket_path);
+    free(conf->admin.html);
     free(conf);
 }

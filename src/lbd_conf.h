@@ -150,6 +150,7 @@ struct lbd_admin_conf {
     struct lbd_addr  listen;       /* default 127.0.0.1:8081 */
     char            *token;        /* bearer token; NULL: mutations are refused */
     char            *socket_path;  /* the control process's unix socket */
+    char            *html;         /* the status page's files; default LBD_HTML_DIR */
     int              line;
 };
 

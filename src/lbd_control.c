@@ -13,6 +13,10 @@
  * edit made with sqlite3 reaches every worker within about a second, with
  * no signal.  The triggers have already written the events row.
  *
+ * It is also the one writer of the events ring in shared memory: after
+ * each of its commits, and on every poll for everyone else's, it copies the
+ * new events rows there (lbd_stats_events_sync), for the status page.
+ *
  * It also runs the active health checks (lbd_health.c) in the same loop:
  * probes are non-blocking, and a verdict's registry write is one short
  * transaction like an API change.
@@ -38,6 +42,7 @@
 #include "lbd_log.h"
 #include "lbd_registry.h"
 #include "lbd_shm.h"
+#include "lbd_stats.h"
 
 #define LBD_CONTROL_POLL_MS   1000
 #define LBD_CONTROL_BUSY_MS   5000
@@ -83,6 +88,8 @@ on_api(struct evhttp_request *req, void *arg)
     ar.body = ar.bodylen ? (const char *) evbuffer_pullup(in, -1) : NULL;
 
     lbd_api_handle(&c->api, &ar, &res);
+    if (res.generation != 0)
+        lbd_stats_events_sync(c->reg);       /* the change's events, for /status.json */
 
     evhttp_add_header(out, "Content-Type", "application/json");
     evhttp_add_header(out, "Connection", "close");
@@ -118,6 +125,8 @@ on_poll(evutil_socket_t fd, short what, void *arg)
     if (c->polls++ % LBD_PRUNE_EVERY_POLLS == 0
         && lbd_registry_prune_events(c->reg, LBD_EVENTS_KEEP, err, sizeof(err)) != LBD_REG_OK)
         lbd_log(LBD_LOG_WARN, "registry: pruning old events failed: %s", err);
+    /* Events others wrote (the master's config sync, sqlite3) reach the ring within a poll. */
+    lbd_stats_events_sync(c->reg);
     if (lbd_registry_data_version(c->reg, &v) != LBD_REG_OK || v == c->data_version)
         return;
     c->data_version = v;

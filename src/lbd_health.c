@@ -34,6 +34,7 @@
 
 #include "lbd_health.h"
 #include "lbd_log.h"
+#include "lbd_stats.h"
 
 /* How often the checker looks at the generation counter (one atomic load). */
 #define LBD_HEALTH_SYNC_MS     100
@@ -313,6 +314,7 @@ record(struct target *t, const char *detail)
     if (rc == LBD_REG_OK || rc == LBD_REG_NOT_FOUND) {
         /* Not found: removed meanwhile; the next sync drops the target. */
         t->recorded = t->track.health;
+        lbd_stats_events_sync(t->k->reg);     /* the status page's event feed */
         if (t->record_failed)
             lbd_log(LBD_LOG_NOTICE, "registry: backend %s (pool \"%s\") recorded as %s",
                     t->addr.text, t->pool->name, lbd_health_name(t->track.health));

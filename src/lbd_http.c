@@ -186,7 +186,7 @@ txn_new(struct lbd_hclient *c)
         return NULL;
     }
     t->c = c;
-    t->start_us = lbd_shm_now_ns() / 1000;
+    t->start_us = lbd_stats_now_us();
     gettimeofday(&t->start_tv, NULL);
     t->version = 11;
     c->txn = t;
@@ -361,6 +361,7 @@ lbd_http_backend_writable(struct lbd_htxn *t)
         return -1;
     }
     up->last_ms = lbd_http_loop_ms(up->w);
+    lbd_stats_add(t->bstats, LBD_STAT_BYTES_OUT, (uint64_t) w);
     if (t->hout != NULL && t->hout_sent < t->hout->end) {
         uint32_t h = t->hout->end - t->hout_sent;
 
@@ -372,7 +373,7 @@ lbd_http_backend_writable(struct lbd_htxn *t)
         t->hout_sent = t->hout->end;
         w -= h;
         if (t->sent_us == 0)
-            t->sent_us = lbd_shm_now_ns() / 1000;
+            t->sent_us = lbd_stats_now_us();
     }
     t->req_sent += (uint32_t) w;
     if (t->tunnel && c->eof && c->in != NULL && t->req_sent == c->in->end && !up->shut) {
@@ -577,6 +578,7 @@ on_client_read(evutil_socket_t fd, short what, void *arg)
     if (n > 0) {
         c->in->end += (uint32_t) n;
         c->last_ms = lbd_http_loop_ms(w);
+        lbd_stats_add(lbd_stats_self, LBD_STAT_BYTES_IN, (uint64_t) n);
         if (t == NULL) {
             client_parse(c);
             return;
@@ -637,6 +639,7 @@ client_flush(struct lbd_hclient *c)
             return;
         }
         c->last_ms = lbd_http_loop_ms(cworker(c));
+        lbd_stats_add(lbd_stats_self, LBD_STAT_BYTES_OUT, (uint64_t) w);
         if (t != NULL)
             t->bytes_out += (uint64_t) w;
         if (c->out != NULL && c->out->start < c->out->end) {
@@ -762,7 +765,7 @@ resp_scan(struct lbd_htxn *t)
                                               &used, &is_data);
 
             if (rc == LBD_HTTP_BAD) {
-                lbd_http_peer_failed(t);
+                lbd_http_peer_failed(t, LBD_STAT_ERR_RESET);
                 lbd_http_fail(t, 502, "the backend's chunked body is malformed");
                 return -1;
             }
@@ -838,7 +841,7 @@ resp_advance(struct lbd_htxn *t)
         if (rc != LBD_HTTP_DONE || hl > hconf(c)->max_header_size) {
             lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\") sent a malformed response",
                     t->peer != NULL ? t->peer->addr.text : "?", t->pool->name);
-            lbd_http_peer_failed(t);
+            lbd_http_peer_failed(t, LBD_STAT_ERR_RESET);
             lbd_http_fail(t, 502, "the backend's response is malformed");
             return;
         }
@@ -857,6 +860,9 @@ resp_advance(struct lbd_htxn *t)
             return;
         }
         t->status = h->status;
+        lbd_stats_add(t->bstats, lbd_stats_class(h->status), 1);
+        if (h->status >= 500)
+            lbd_stats_both(t->peer, LBD_STAT_ERR_5XX, 1);
         resp_framing(t, h);
         if (h->status == 101) {
             t->tunnel = 1;
@@ -929,8 +935,11 @@ lbd_http_backend_readable(struct lbd_htxn *t)
     if (n > 0) {
         b->end += (uint32_t) n;
         up->last_ms = lbd_http_loop_ms(up->w);
+        lbd_stats_add(t->bstats, LBD_STAT_BYTES_IN, (uint64_t) n);
         if (!t->got_bytes) {
             t->got_bytes = 1;
+            if (t->sent_us != 0)
+                lbd_stats_latency(t->peer, LBD_LAT_TTFB, lbd_stats_now_us() - t->sent_us);
             /* The backend took the request: a retry is off the table. */
             if (t->retryable && c->in != NULL)
                 c->in->start = t->req_sent;
@@ -986,7 +995,9 @@ lbd_http_backend_gone(struct lbd_htxn *t, int err)
         lbd_log_err(LBD_LOG_INFO, err, "backend %s (pool \"%s\") ended a response early",
                     t->peer != NULL ? t->peer->addr.text : "?", t->pool->name);
     if (err != 0)
-        lbd_http_peer_failed(t);
+        lbd_http_peer_failed(t, LBD_STAT_ERR_RESET);
+    else
+        lbd_stats_both(t->peer, LBD_STAT_ERR_RESET, 1);
     /* Send what did come, then close: the client sees the response is short. */
     lbd_http_up_release(t, 0);
     t->keep = 0;

@@ -36,6 +36,7 @@
 #include "lbd_buf.h"
 #include "lbd_http_parse.h"
 #include "lbd_peer.h"
+#include "lbd_stats.h"
 #include "lbd_worker.h"
 
 union lbd_http_sockaddr {
@@ -123,6 +124,7 @@ struct lbd_htxn {
     /* For the access log and the counters. */
     int64_t              start_us;       /* head's first byte, CLOCK_MONOTONIC */
     int64_t              sent_us;        /* head handed to a backend, or 0 */
+    struct lbd_shm_stats *bstats;        /* its backend's counters, or NULL */
     struct timeval       start_tv;       /* wall clock, for the log */
     uint64_t             bytes_in, bytes_out;
     char                *logstr;         /* method, target, referer, user agent */
@@ -201,7 +203,7 @@ void lbd_http_retry(struct lbd_htxn *t, int err);
  * reset mid-response): a failure for passive ejection, as a refused
  * connect is.  Worker loop.
  */
-void lbd_http_peer_failed(struct lbd_htxn *t);
+void lbd_http_peer_failed(struct lbd_htxn *t, enum lbd_stat kind);
 
 /* Start or stop reading or writing on up (events).  */
 void lbd_http_up_read(struct lbd_hup *up, int on);
@@ -254,7 +256,10 @@ void lbd_http_keys(struct lbd_htxn *t, const struct lbd_http_head *h, const char
 /* Keep copies of what the access log prints of the request.  0 or -1. */
 int lbd_http_log_keep(struct lbd_htxn *t, const struct lbd_http_head *h, const char *buf);
 
-/* Write t's access log line, when its service logs.  */
+/*
+ * t is over: count it (requests, its status class, its total time) and
+ * write its access log line, when its service logs.  Once per request.
+ */
 void lbd_http_log(struct lbd_htxn *t);
 
 #endif /* LBD_HTTP_H */

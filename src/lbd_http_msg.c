@@ -388,8 +388,16 @@ lbd_http_log(struct lbd_htxn *t)
     struct lbd_alog_entry  e;
     char                   ip[INET6_ADDRSTRLEN];
     const char            *p = t->logstr;
-    int64_t                now = lbd_shm_now_ns() / 1000;
+    int64_t                now = lbd_stats_now_us();
 
+    /* The counters first: every request ends here once, logged or not. */
+    lbd_stats_add(lbd_stats_self, LBD_STAT_REQUESTS, 1);
+    if (t->status != 0)
+        lbd_stats_add(lbd_stats_self, lbd_stats_class(t->status), 1);
+    if (lbd_stats_self != NULL)
+        lbd_stats_hist_add(&lbd_stats_self->lat[LBD_LAT_TOTAL], now - t->start_us);
+    if (t->bstats != NULL)
+        lbd_stats_hist_add(&t->bstats->lat[LBD_LAT_TOTAL], now - t->start_us);
     if (w->alogs == NULL || (log = w->alogs[c->svc - w->services]) == NULL)
         return;
     memset(&e, 0, sizeof(e));

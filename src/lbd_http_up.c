@@ -130,7 +130,8 @@ peer_hold(struct lbd_htxn *t, struct lbd_peer *peer)
     t->peer = peer;
     t->backend = peer->addr.text;
     lbd_peer_hold(peer, tworker(t)->wslot);
-    lbd_peer_count(peer);
+    t->bstats = lbd_stats_peer(peer);
+    lbd_stats_add(t->bstats, LBD_STAT_REQUESTS, 1);
 }
 
 /* The request no longer counts against its peer; the strategy hears how it went. */
@@ -142,11 +143,11 @@ peer_drop(struct lbd_htxn *t, enum lbd_outcome outcome)
 }
 
 void
-lbd_http_peer_failed(struct lbd_htxn *t)
+lbd_http_peer_failed(struct lbd_htxn *t, enum lbd_stat kind)
 {
     if (t->peer == NULL)
         return;
-    lbd_peer_failed(t->pool, t->peer, t->trial);
+    lbd_peer_failed(t->pool, t->peer, t->trial, kind);
     t->trial = 0;
 }
 
@@ -245,6 +246,17 @@ idle_take(struct lbd_htxn *t, struct lbd_peer *peer)
     return NULL;
 }
 
+/* A new connection to peer is up: count it and how long it took.  Returns that (us). */
+static int64_t
+up_connected(const struct lbd_peer *peer, const struct lbd_hup *up)
+{
+    int64_t took = lbd_stats_now_us() - up->connect_us;
+
+    lbd_stats_add(lbd_stats_peer(peer), LBD_STAT_CONNS, 1);
+    lbd_stats_latency(peer, LBD_LAT_CONNECT, took);
+    return took;
+}
+
 /*
  * Start a connection to t->peer.  0: connected or connecting (the handlers
  * take it from there); -1 with errno: refused at once.
@@ -271,9 +283,10 @@ up_connect(struct lbd_htxn *t)
     up->id = peer->key;
     up_attach(t, up);
     t->sent_us = 0;
-    up->connect_us = lbd_shm_now_ns() / 1000;
+    up->connect_us = lbd_stats_now_us();
     if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
         up->connected = 1;
+        up_connected(peer, up);
         lbd_peer_success(peer, t->trial, lbd_mono_ms(), t->pool->name);
         t->trial = 0;
         lbd_http_backend_ready(t);
@@ -295,9 +308,9 @@ up_connect(struct lbd_htxn *t)
     return -1;
 }
 
-/* The current peer did not take the connection: log, count, drop it. */
+/* The current peer did not take the connection (kind: LBD_STAT_ERR_*): log, count, drop it. */
 static void
-give_up(struct lbd_htxn *t, int err, const char *what)
+give_up(struct lbd_htxn *t, int err, const char *what, enum lbd_stat kind)
 {
     lbd_log_err(LBD_LOG_WARN, err, "connect() to %s (pool \"%s\") %s",
                 t->peer->addr.text, t->pool->name, what);
@@ -308,7 +321,7 @@ give_up(struct lbd_htxn *t, int err, const char *what)
         up->txn = NULL;
         up_free(up);
     }
-    lbd_http_peer_failed(t);
+    lbd_http_peer_failed(t, kind);
     peer_drop(t, LBD_PEER_CONNECT_FAILED);
 }
 
@@ -405,7 +418,7 @@ connect_next(struct lbd_htxn *t)
         if (up_connect(t) == 0)
             return;
         /* Refused at once (loopback does that): the next one, right away. */
-        give_up(t, errno, "failed");
+        give_up(t, errno, "failed", LBD_STAT_ERR_CONNECT);
     }
 }
 
@@ -444,7 +457,7 @@ lbd_http_retry(struct lbd_htxn *t, int err)
         up_free(up);
     }
     if (!t->retryable) {
-        lbd_http_peer_failed(t);
+        lbd_http_peer_failed(t, LBD_STAT_ERR_RESET);
         lbd_http_fail(t, 502, err ? "the backend reset the connection"
                                   : "the backend closed the connection before the response");
         return;
@@ -461,7 +474,7 @@ lbd_http_retry(struct lbd_htxn *t, int err)
         t->fresh = 1;
         if (up_connect(t) == 0)
             return;
-        give_up(t, errno, "failed");
+        give_up(t, errno, "failed", LBD_STAT_ERR_CONNECT);
         connect_next(t);
         return;
     }
@@ -469,7 +482,7 @@ lbd_http_retry(struct lbd_htxn *t, int err)
     lbd_log_err(LBD_LOG_WARN, err, "backend %s (pool \"%s\") %s", t->peer->addr.text,
                 t->pool->name, err ? "failed before responding"
                                    : "closed the connection before responding");
-    lbd_http_peer_failed(t);
+    lbd_http_peer_failed(t, LBD_STAT_ERR_RESET);
     peer_drop(t, LBD_PEER_CONNECT_FAILED);
     if (!lbd_http_idempotent(t->method)) {
         lbd_http_fail(t, 502, "the backend failed before responding");
@@ -494,6 +507,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     struct lbd_htxn *t = up->txn;
     int              err = 0;
     socklen_t        len = sizeof(err);
+    int64_t          took;
 
     if (up->connected) {
         lbd_http_backend_writable(t);
@@ -502,18 +516,18 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         err = errno;
     if (err != 0) {
-        give_up(t, err, "failed");
+        give_up(t, err, "failed", LBD_STAT_ERR_CONNECT);
         connect_next(t);
         return;
     }
     up->connected = 1;
     lbd_http_up_write(up, 0);
     evtimer_del(&up->timer);
+    took = up_connected(t->peer, up);
     lbd_peer_success(t->peer, t->trial, lbd_mono_ms(), t->pool->name);
     t->trial = 0;
     if (t->pool->strategy->connected)
-        t->pool->strategy->connected(t->pool, t->peer,
-                                     lbd_shm_now_ns() / 1000 - up->connect_us);
+        t->pool->strategy->connected(t->pool, t->peer, took);
     lbd_http_backend_ready(t);
 }
 
@@ -530,7 +544,7 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
 
         snprintf(what_text, sizeof(what_text), "timed out after %d ms",
                  t->c->svc->conf->connect_timeout);
-        give_up(t, 0, what_text);
+        give_up(t, 0, what_text, LBD_STAT_ERR_TIMEOUT);
         connect_next(t);
         return;
     }
@@ -549,9 +563,10 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
     lbd_log(LBD_LOG_WARN, "backend %s (pool \"%s\"): no response for %lld ms",
             t->peer->addr.text, t->pool->name, (long long) limit);
     if (!t->resp_head) {
-        lbd_http_peer_failed(t);
+        lbd_http_peer_failed(t, LBD_STAT_ERR_TIMEOUT);
         lbd_http_fail(t, 504, "the backend did not respond in time");
     } else {
+        lbd_stats_both(t->peer, LBD_STAT_ERR_TIMEOUT, 1);
         lbd_http_fail(t, 504, "the backend stopped sending");
     }
 }

@@ -561,6 +561,7 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
         || !str_same(a->registry_path, b->registry_path)
         || a->admin.enabled != b->admin.enabled
         || !str_same(a->admin.socket_path, b->admin.socket_path)
+        || !str_same(a->admin.html, b->admin.html)
         || a->nservices != b->nservices || !pools_same(a, b))
         return 0;
     for (unsigned i = 0; i < a->nservices; i++) {

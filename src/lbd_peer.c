@@ -30,6 +30,7 @@
 #include "lbd_log.h"
 #include "lbd_peer.h"
 #include "lbd_shm.h"
+#include "lbd_stats.h"
 
 int
 lbd_peer_eligible(const struct lbd_peer *peer, const struct lbd_pick *ctx)
@@ -212,16 +213,8 @@ lbd_peer_drop(struct lbd_pool *pool, struct lbd_peer *peer, int wslot, enum lbd_
 }
 
 void
-lbd_peer_count(struct lbd_peer *peer)
-{
-    peer->total++;
-    if (lbd_shm != NULL && peer->slot >= 0)
-        atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].total, 1,
-                                  memory_order_relaxed);
-}
-
-void
-lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial)
+lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial,
+                enum lbd_stat kind)
 {
     static const struct lbd_passive_conf off = { 0, 10000, 300000 };
     const struct lbd_pool_conf          *pc = pool->conf;
@@ -230,6 +223,7 @@ lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial)
     if (lbd_shm != NULL && peer->slot >= 0)
         atomic_fetch_add_explicit(&lbd_shm->backends[peer->slot].fails, 1,
                                   memory_order_relaxed);
+    lbd_stats_both(peer, kind, 1);
     lbd_peer_failure(peer, trial, pc != NULL ? &pc->passive : &off, lbd_mono_ms(), pool->name);
 }
 

@@ -8,6 +8,7 @@
 
 #include "lbd.h"
 #include "lbd_conf.h"
+#include "lbd_shm.h"
 
 #define LBD_PEER_CLAIM_NONE    0   /* ejected, or another worker holds the trial: skip it */
 #define LBD_PEER_CLAIM_NORMAL  1   /* the circuit is closed: connect */
@@ -59,15 +60,14 @@ void lbd_peer_hold(struct lbd_peer *peer, int wslot);
 void lbd_peer_drop(struct lbd_pool *pool, struct lbd_peer *peer, int wslot,
                    enum lbd_outcome outcome);
 
-/* One more connection (TCP) or request (HTTP) handed to peer: the totals. */
-void lbd_peer_count(struct lbd_peer *peer);
-
 /*
  * peer failed a connection or request (refused, timed out, reset, a
- * malformed answer): count it and feed the circuit breaker with pool's
- * passive settings (none: no ejection).  trial: it was the half-open trial.
+ * malformed answer): count it as kind (LBD_STAT_ERR_*) for the backend and
+ * this worker, and feed the circuit breaker with pool's passive settings
+ * (none: no ejection).  trial: it was the half-open trial.
  */
-void lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial);
+void lbd_peer_failed(const struct lbd_pool *pool, struct lbd_peer *peer, int trial,
+                     enum lbd_stat kind);
 
 /*
  * The peers a connection or request has tried: a bitmap for lbd_pick.tried,

@@ -32,6 +32,7 @@
 #include "lbd_log.h"
 #include "lbd_peer.h"
 #include "lbd_shm.h"
+#include "lbd_stats.h"
 #include "lbd_worker.h"
 
 /* Buffers kept on a worker's free list at most; the rest go back to malloc. */
@@ -67,6 +68,7 @@ struct lbd_conn {
     struct lbd_tried     tried;
     unsigned             ntried;    /* connects attempted */
     int64_t              connect_us;/* when the current connect started (us) */
+    int64_t              start_us;  /* when it was accepted (us) */
     uint64_t             key;       /* hash of the client's address */
     unsigned             connected:1;
     unsigned             trial:1;   /* this connect is its peer's half-open trial */
@@ -331,6 +333,14 @@ on_read(evutil_socket_t fd, short what, void *arg)
     if (n > 0) {
         buf->end += (uint32_t) n;
         conn->last_ms = loop_ms(conn_worker(conn)->base);
+        /* Counted as read: what the client sends is on its way to the backend. */
+        if (src == &conn->c) {
+            lbd_stats_add(lbd_stats_self, LBD_STAT_BYTES_IN, (uint64_t) n);
+            lbd_stats_add(lbd_stats_peer(conn->peer), LBD_STAT_BYTES_OUT, (uint64_t) n);
+        } else {
+            lbd_stats_add(lbd_stats_peer(conn->peer), LBD_STAT_BYTES_IN, (uint64_t) n);
+            lbd_stats_add(lbd_stats_self, LBD_STAT_BYTES_OUT, (uint64_t) n);
+        }
         flush(dst);
         return;
     }
@@ -376,13 +386,15 @@ static void
 on_connected(struct lbd_conn *conn)
 {
     struct lbd_worker *w = conn_worker(conn);
+    int64_t            took = lbd_stats_now_us() - conn->connect_us;
 
     conn->connected = 1;
-    lbd_peer_count(conn->peer);
+    lbd_stats_add(lbd_stats_peer(conn->peer), LBD_STAT_CONNS, 1);
+    lbd_stats_latency(conn->peer, LBD_LAT_CONNECT, took);
     lbd_peer_success(conn->peer, conn->trial, lbd_mono_ms(), conn->pool->name);
     conn->trial = 0;
     if (conn->pool->strategy->connected)
-        conn->pool->strategy->connected(conn->pool, conn->peer, lbd_shm_now_ns() / 1000 - conn->connect_us);
+        conn->pool->strategy->connected(conn->pool, conn->peer, took);
     event_assign(&conn->b.wev, w->base, conn->b.fd, EV_WRITE | EV_PERSIST, on_write, &conn->b);
     conn->last_ms = loop_ms(w->base);
     evtimer_add(&conn->timer, conn->svc->idle_tv);
@@ -390,9 +402,9 @@ on_connected(struct lbd_conn *conn)
     side_read(&conn->b, 1);
 }
 
-/* The current peer did not take the connection: log, count, let it go. */
+/* The current peer did not take the connection (kind: LBD_STAT_ERR_*): log, count, let it go. */
 static void
-peer_give_up(struct lbd_conn *conn, int err, const char *what)
+peer_give_up(struct lbd_conn *conn, int err, const char *what, enum lbd_stat kind)
 {
     struct lbd_peer *peer = conn->peer;
 
@@ -402,7 +414,7 @@ peer_give_up(struct lbd_conn *conn, int err, const char *what)
     evtimer_del(&conn->timer);
     close(conn->b.fd);
     conn->b.fd = -1;
-    lbd_peer_failed(conn->pool, peer, conn->trial);
+    lbd_peer_failed(conn->pool, peer, conn->trial, kind);
     conn->trial = 0;
     lbd_peer_drop(conn->pool, peer, conn_worker(conn)->wslot, LBD_PEER_CONNECT_FAILED);
     conn->peer = NULL;
@@ -418,7 +430,7 @@ on_connect(evutil_socket_t fd, short what, void *arg)
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         err = errno;
     if (err != 0) {
-        peer_give_up(conn, err, "failed");
+        peer_give_up(conn, err, "failed", LBD_STAT_ERR_CONNECT);
         connect_next(conn);
         return;
     }
@@ -437,7 +449,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         char what_text[64];
         snprintf(what_text, sizeof(what_text), "timed out after %d ms",
                  conn->svc->conf->connect_timeout);
-        peer_give_up(conn, 0, what_text);
+        peer_give_up(conn, 0, what_text, LBD_STAT_ERR_TIMEOUT);
         connect_next(conn);
         return;
     }
@@ -544,7 +556,7 @@ connect_next(struct lbd_conn *conn)
         conn->b.fd = fd;
         event_assign(&conn->b.rev, w->base, fd, EV_READ | EV_PERSIST, on_read, &conn->b);
 
-        conn->connect_us = lbd_shm_now_ns() / 1000;
+        conn->connect_us = lbd_stats_now_us();
         if (connect(fd, (const struct sockaddr *) &peer->addr.ss, peer->addr.len) == 0) {
             on_connected(conn);
             return;
@@ -556,7 +568,7 @@ connect_next(struct lbd_conn *conn)
             return;
         }
         /* Refused at once (loopback does that): the next one, right away. */
-        peer_give_up(conn, errno, "failed");
+        peer_give_up(conn, errno, "failed", LBD_STAT_ERR_CONNECT);
     }
 }
 
@@ -598,6 +610,7 @@ lbd_proxy_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sock
     memcpy(&conn->client, sa, salen);
     conn->clientlen = salen;
     conn->key = lbd_client_key(&conn->client.sa);
+    conn->start_us = lbd_stats_now_us();
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     conn->c.conn = conn;
@@ -637,9 +650,11 @@ conn_close(struct lbd_conn *conn)
 
     if (conn->peer != NULL) {
         if (conn->connected && conn->backend_error)
-            lbd_peer_failed(conn->pool, conn->peer, 0);
+            lbd_peer_failed(conn->pool, conn->peer, 0, LBD_STAT_ERR_RESET);
         else if (conn->connected)
             lbd_peer_ok(conn->peer);
+        if (conn->connected)
+            lbd_stats_latency(conn->peer, LBD_LAT_TOTAL, lbd_stats_now_us() - conn->start_us);
         lbd_peer_drop(conn->pool, conn->peer, w->wslot,
                       conn->connected ? LBD_PEER_OK : LBD_PEER_CONNECT_FAILED);
     }

@@ -680,17 +680,13 @@ lbd_registry_generation(struct lbd_registry *reg, uint64_t *generation)
     return rc;
 }
 
-int
-lbd_registry_events(struct lbd_registry *reg, int limit,
-                    void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
-                    char *err, size_t errlen)
+/* Walk the rows of an events query (its columns as in events_query). */
+static int
+events_walk(struct lbd_registry *reg, sqlite3_stmt *s, int rc,
+            void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
+            char *err, size_t errlen)
 {
-    sqlite3_stmt *s;
-    int           rc;
-
-    for (rc = lbd__reg_run(reg, &s, "SELECT id, at, actor, pool, backend, what, old, new, "
-                           "generation FROM events ORDER BY id DESC LIMIT ?1", "i", limit);
-         rc == SQLITE_ROW; rc = lbd__reg_next(s)) {
+    for (; rc == SQLITE_ROW; rc = lbd__reg_next(s)) {
         struct lbd_reg_event ev;
 
 #define TEXT(i) ((const char *) sqlite3_column_text(s, (i)))
@@ -703,10 +699,40 @@ lbd_registry_events(struct lbd_registry *reg, int limit,
         ev.old = TEXT(6);
         ev.new_ = TEXT(7);
         ev.generation = (uint64_t) sqlite3_column_int64(s, 8);
+        ev.detail = TEXT(9);
 #undef TEXT
         cb(&ev, arg);
     }
     return rc == SQLITE_DONE ? LBD_REG_OK : lbd__reg_sqlerr(reg, rc, err, errlen);
+}
+
+#define EVENTS_COLUMNS "id, at, actor, pool, backend, what, old, new, generation, detail"
+
+int
+lbd_registry_events(struct lbd_registry *reg, int limit,
+                    void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
+                    char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    int           rc;
+
+    rc = lbd__reg_run(reg, &s, "SELECT " EVENTS_COLUMNS " FROM events ORDER BY id DESC LIMIT ?1",
+                      "i", limit);
+    return events_walk(reg, s, rc, cb, arg, err, errlen);
+}
+
+int
+lbd_registry_events_after(struct lbd_registry *reg, int64_t after, int limit,
+                          void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
+                          char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    int           rc;
+
+    rc = lbd__reg_run(reg, &s, "SELECT * FROM (SELECT " EVENTS_COLUMNS " FROM events "
+                      "WHERE id > ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id", "li",
+                      after, limit);
+    return events_walk(reg, s, rc, cb, arg, err, errlen);
 }
 
 int

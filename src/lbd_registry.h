@@ -238,11 +238,20 @@ int lbd_registry_generation(struct lbd_registry *reg, uint64_t *generation);
 struct lbd_reg_event {
     int64_t     id;
     const char *at, *actor, *pool, *backend, *what, *old, *new_;   /* NULL when SQL NULL */
+    const char *detail;
     uint64_t    generation;
 };
 int lbd_registry_events(struct lbd_registry *reg, int limit,
                         void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
                         char *err, size_t errlen);
+
+/*
+ * The newest events with an id above after, at most limit, oldest first
+ * (cb as above).  Control process: what the shared-memory ring lacks.
+ */
+int lbd_registry_events_after(struct lbd_registry *reg, int64_t after, int limit,
+                              void (*cb)(const struct lbd_reg_event *ev, void *arg), void *arg,
+                              char *err, size_t errlen);
 
 /*
  * Keep the newest keep events and delete the rest: the history is bounded.

@@ -8,6 +8,7 @@
 
 #include "lbd_log.h"
 #include "lbd_shm.h"
+#include "lbd_stats.h"
 
 struct lbd_shm *lbd_shm;
 
@@ -73,7 +74,7 @@ lbd_shm_worker_claim(struct lbd_shm *shm)
         atomic_store(&w->applied_ns, 0);
         atomic_store(&w->snapshots, 0);
         atomic_store(&w->active, 0);
-        atomic_store(&w->accepted, 0);
+        /* Its counters go on from where the slot's last worker left them: they never go down. */
         atomic_store(&w->pid, -1);          /* taken, pid not known yet */
         return i;
     }
@@ -127,8 +128,8 @@ lbd_shm_backend_reset(struct lbd_shm *shm, unsigned slot, int64_t id)
     struct lbd_shm_backend *b = &shm->backends[slot];
 
     atomic_store(&b->active, 0);
-    atomic_store(&b->total, 0);
     atomic_store(&b->fails, 0);
+    lbd_stats_reset(&b->stats);
     atomic_store(&b->health, LBD_HEALTH_UNKNOWN);
     atomic_store(&b->fails_in_row, 0);
     atomic_store(&b->ejected_until, 0);

@@ -20,6 +20,7 @@
  *   backends[s]  counters added to by every worker (atomic adds); the slot
  *                number of a backend is a column of its registry row,
  *                assigned by the registry writer (lbd_registry.c).
+ *   events       written by the control process only (a seqlock ring).
  *   conns[i][s]  the share of backends[s].active that worker slot i holds,
  *                so that the master can take back a dead worker's share.
  *
@@ -41,6 +42,78 @@
 #define LBD_SHM_BACKENDS     4096          /* backend slots, all pools together */
 #define LBD_SHM_NONE         UINT64_MAX    /* "holds nothing" for oldest */
 
+/*
+ * Traffic counters: one set per backend (every worker adds to it) and one
+ * per worker (only that worker adds to it), relaxed atomic adds, read by
+ * /status.json and /metrics (lbd_stats.h has the names and the helpers).
+ * They only grow, until the slot is given to another backend or worker.
+ */
+enum lbd_stat {
+    LBD_STAT_CONNS = 0,         /* backend: connections established; worker: accepted */
+    LBD_STAT_REQUESTS,          /* backend: requests sent; worker: requests read */
+    LBD_STAT_BYTES_IN,          /* backend: read from it; worker: read from clients */
+    LBD_STAT_BYTES_OUT,         /* backend: written to it; worker: written to clients */
+    LBD_STAT_ERR_CONNECT,       /* connect refused or failed */
+    LBD_STAT_ERR_TIMEOUT,       /* connect or response timed out */
+    LBD_STAT_ERR_RESET,         /* reset or closed before done */
+    LBD_STAT_ERR_5XX,           /* the backend answered 5xx */
+    LBD_STAT_1XX,               /* responses by status class */
+    LBD_STAT_2XX,
+    LBD_STAT_3XX,
+    LBD_STAT_4XX,
+    LBD_STAT_5XX,
+    LBD_STAT_COUNTERS
+};
+
+/* Latency histograms. */
+enum lbd_lat {
+    LBD_LAT_CONNECT = 0,        /* connect() to established */
+    LBD_LAT_TTFB,               /* http: request sent to first response byte */
+    LBD_LAT_TOTAL,              /* http: request read to response written; tcp: the connection */
+    LBD_LATS
+};
+
+#define LBD_HIST_BUCKETS  17    /* 16 fixed upper bounds (lbd_stats.h) and +Inf */
+
+struct lbd_shm_hist {
+    _Atomic uint64_t counts[LBD_HIST_BUCKETS];  /* not cumulative */
+    _Atomic uint64_t sum_us;
+};
+
+struct lbd_shm_stats {
+    _Atomic uint64_t    c[LBD_STAT_COUNTERS];
+    struct lbd_shm_hist lat[LBD_LATS];
+};
+
+/*
+ * The registry's most recent events, for /status.json: a ring that only
+ * the control process writes (after the events rows committed), read by
+ * any worker without a lock.  Each entry is a seqlock: seq is odd while
+ * the writer fills it, and 2 * (its index + 1) once it is whole; a reader
+ * copies the entry and keeps the copy only when seq was that even value
+ * before and after.  Strings are cut to fit (the registry has them whole).
+ */
+#define LBD_SHM_EVENTS    64
+
+struct lbd_shm_event {
+    _Atomic uint64_t seq;
+    int64_t          id;            /* events.id */
+    char             at[32];
+    char             actor[16];
+    char             pool[65];
+    char             backend[96];
+    char             what[24];
+    char             old[48];
+    char             new_[48];
+    char             detail[96];
+};
+
+struct lbd_shm_events {
+    _Atomic uint64_t     pushed;    /* entries ever written; the newest is pushed - 1 */
+    _Atomic int64_t      last_id;   /* events.id of the newest */
+    struct lbd_shm_event ring[LBD_SHM_EVENTS];
+};
+
 /* Health of a backend as the checks see it (issue 4 fills it in). */
 enum lbd_health {
     LBD_HEALTH_UNKNOWN = 0,     /* never checked: counts as up */
@@ -55,20 +128,20 @@ struct lbd_shm_worker {
     _Atomic int64_t  applied_ns;    /* CLOCK_MONOTONIC when it took `generation` */
     _Atomic uint64_t snapshots;     /* snapshots built since it started */
     _Atomic uint64_t active;        /* client connections open */
-    _Atomic uint64_t accepted;      /* client connections accepted */
+    struct lbd_shm_stats stats;     /* its traffic, all backends together */
 } __attribute__((aligned(64)));
 
 struct lbd_shm_backend {
     _Atomic int64_t  id;            /* registry id of the backend in this slot, 0: none */
     _Atomic int64_t  active;        /* connections open to it, every worker */
-    _Atomic uint64_t total;         /* connections established to it */
-    _Atomic uint64_t fails;         /* connect failures, timeouts */
+    _Atomic uint64_t fails;         /* failures of any kind (the circuit breaker's) */
     _Atomic uint32_t health;        /* enum lbd_health: the active checks' verdict */
     _Atomic uint32_t fails_in_row;  /* passive: consecutive failures, any worker */
     _Atomic int64_t  ejected_until; /* passive: CLOCK_MONOTONIC ms; 0: not ejected */
     _Atomic uint32_t ejections;     /* passive: ejections in a row (the back-off grows) */
     _Atomic int32_t  trial;         /* passive: 1 while the half-open trial is out */
     _Atomic int64_t  up_since;      /* ms when it last came (back) up: slow start; 0: long ago */
+    struct lbd_shm_stats stats;     /* its traffic, every worker's */
 } __attribute__((aligned(64)));
 
 struct lbd_shm {
@@ -77,6 +150,7 @@ struct lbd_shm {
     _Atomic uint64_t        generation;     /* last committed registry generation */
     _Atomic int64_t         committed_ns;   /* CLOCK_MONOTONIC when it was published */
     _Atomic uint64_t        publishes;      /* times the generation moved */
+    struct lbd_shm_events   events;         /* the registry's latest events */
     struct lbd_shm_worker   workers[LBD_SHM_WORKERS];
     struct lbd_shm_backend  backends[LBD_SHM_BACKENDS];
     _Atomic uint32_t        conns[LBD_SHM_WORKERS][LBD_SHM_BACKENDS];

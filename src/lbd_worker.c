@@ -21,6 +21,8 @@
 #include "lbd_log.h"
 #include "lbd_registry.h"
 #include "lbd_shm.h"
+#include "lbd_stats.h"
+#include "lbd_status.h"
 #include "lbd_worker.h"
 
 /* Accepts per listener wakeup: bounds one callback's work, and leaves
@@ -80,11 +82,13 @@ lbd_worker_refresh(struct lbd_worker *w)
         return;
     }
     snap = lbd_snapshot_build(w->cycle->conf, state);
-    lbd_reg_state_free(state);
     if (snap == NULL) {
+        lbd_reg_state_free(state);
         w->refresh_failed++;
         return;
     }
+    lbd_reg_state_free(w->state);
+    w->state = state;
     w->refresh_failed = 0;
     lbd_debug("worker %u: generation %llu -> %llu", w->slot,
               (unsigned long long) w->snap->generation, (unsigned long long) snap->generation);
@@ -165,8 +169,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
         }
         w->nconns++;
         if (w->wslot >= 0) {
-            atomic_fetch_add_explicit(&lbd_shm->workers[w->wslot].accepted, 1,
-                                      memory_order_relaxed);
+            lbd_stats_add(lbd_stats_self, LBD_STAT_CONNS, 1);
             atomic_store_explicit(&lbd_shm->workers[w->wslot].active, w->nconns,
                                   memory_order_relaxed);
         }
@@ -375,7 +378,7 @@ load_registry(struct lbd_worker *w)
         return -1;
     }
     w->snap = lbd_snapshot_build(w->cycle->conf, state);
-    lbd_reg_state_free(state);
+    w->state = state;
     if (w->snap == NULL)
         return -1;
     if (w->wslot >= 0) {
@@ -421,10 +424,12 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     }
 
     lbd_snapshot_set_slot(wslot);
+    lbd_stats_set_worker(wslot);
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
     w.gen_timer = event_new(w.base, -1, EV_PERSIST, on_generation_tick, &w);
     if (load_registry(&w) == -1 || w.accept_timer == NULL || w.gen_timer == NULL
-        || setup_services(&w) == -1 || setup_http(&w) == -1) {
+        || setup_services(&w) == -1 || setup_http(&w) == -1
+        || (cycle->conf->admin.enabled && lbd_status_files_load(&w) == -1)) {
         lbd_log(LBD_LOG_CRIT, "worker %u failed to start", slot);
         exit(2);
     }
@@ -481,6 +486,8 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     event_free(w.accept_timer);
     event_free(w.gen_timer);
     lbd_snapshot_unref(w.snap);
+    lbd_reg_state_free(w.state);
+    lbd_status_files_free(&w);
     lbd_registry_close(w.reg);
     event_base_free(w.base);
     exit(code);

@@ -66,6 +66,8 @@ struct lbd_htxn;
 struct lbd_hidle;
 struct lbd_http_head;
 struct lbd_alog;
+struct lbd_reg_state;
+struct lbd_status_file;
 
 struct evhttp;
 struct evhttp_bound_socket;
@@ -76,6 +78,7 @@ struct lbd_worker {
     unsigned             slot;
     int                  wslot;          /* its slot in shared memory */
     struct lbd_snapshot *snap;           /* routes new connections */
+    struct lbd_reg_state *state;         /* the registry as snap was built from (status page) */
     struct lbd_registry *reg;            /* read-only connection */
     uint64_t             seen;           /* shm generation snap was loaded for */
     struct event        *gen_timer;      /* looks at the generation counter */
@@ -86,6 +89,8 @@ struct lbd_worker {
     unsigned                    admin_inflight;   /* requests read, not yet answered */
     unsigned                    admin_lingering:1;
     struct event               *admin_linger;
+    struct lbd_status_file     *files;   /* the status page's, read at start */
+    unsigned                    nfiles;
 
     struct lbd_service  *services;
     unsigned             nservices;

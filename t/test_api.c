@@ -225,7 +225,7 @@ check_backend(const json_t *b, const char *address, const char *host, int port, 
 {
     static const char *const keys[] = {
         "id", "pool", "address", "host", "port", "weight", "state", "source",
-        "health", "active", "total", "fails", "created", "updated",
+        "health", "active", "total", "requests", "fails", "created", "updated",
     };
 
     assert_int_equal(json_object_size(b), sizeof(keys) / sizeof(keys[0]));
@@ -869,7 +869,7 @@ with_shm(void **state)
     atomic_store(&lbd_shm->workers[3].pid, 4242);
     atomic_store(&lbd_shm->workers[3].generation, 5);
     atomic_store(&lbd_shm->workers[3].snapshots, 2);
-    atomic_store(&lbd_shm->workers[3].accepted, 11);
+    atomic_store(&lbd_shm->workers[3].stats.c[LBD_STAT_CONNS], 11);
     atomic_store(&lbd_shm->workers[4].pid, 4243);
     atomic_store(&lbd_shm->workers[4].oldest, 5);
 
@@ -893,12 +893,14 @@ with_shm(void **state)
     assert_true(slot >= 0 && slot < LBD_SHM_BACKENDS);
     atomic_store(&lbd_shm->backends[slot].health, LBD_HEALTH_DOWN);
     atomic_store(&lbd_shm->backends[slot].active, 2);
-    atomic_store(&lbd_shm->backends[slot].total, 7);
+    atomic_store(&lbd_shm->backends[slot].stats.c[LBD_STAT_CONNS], 7);
+    atomic_store(&lbd_shm->backends[slot].stats.c[LBD_STAT_REQUESTS], 9);
     atomic_store(&lbd_shm->backends[slot].fails, 1);
     j = expect(200, "GET", BACKENDS "/127.0.0.1:9001", NULL, NULL);
     assert_string_equal(str_of(j, "health"), "down");
     assert_int_equal(int_of(j, "active"), 2);
     assert_int_equal(int_of(j, "total"), 7);
+    assert_int_equal(int_of(j, "requests"), 9);
     assert_int_equal(int_of(j, "fails"), 1);
     json_decref(j);
 
