@@ -22,6 +22,9 @@
  *
  * Chromium and chromedriver missing is a failure that says to run
  * ./configure --install-deps, never a skip.
+ *
+ * Environment (besides the harness's and webdriver.h's): LBD_HTML, the
+ * page's directory (default: html/ of the tree the test runs in).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -41,7 +41,8 @@ struct wd {
 int wd_available(char *why, size_t len);
 
 /*
- * Start chromedriver on a free port (its output to "<tmpdir>/chromedriver.log"),
+ * Start chromedriver on a free port (its output and Chromium's to
+ * "<tmpdir>/chromedriver.txt"),
  * wait until its /status says ready, and open a session: headless Chromium
  * with an empty profile in "<tmpdir>/chromium-profile", a window of
  * width x height.  Must run inside a test (after h_setup).  0 or -1.
