@@ -693,6 +693,9 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
             spawn_children(cycle, LBD_CHILD_CONTROL);
             signal_children(SIGQUIT, 1);
         }
+        /* The workers kept re-read what they serve from files (the status page). */
+        if (lbd_shm != NULL)
+            atomic_fetch_add(&lbd_shm->reloads, 1);
         lbd_log(LBD_LOG_NOTICE, "reload: applied without restarting workers%s",
                 same_control ? "" : " (control process restarted)");
         return;

@@ -150,6 +150,8 @@ struct lbd_shm {
     _Atomic uint64_t        generation;     /* last committed registry generation */
     _Atomic int64_t         committed_ns;   /* CLOCK_MONOTONIC when it was published */
     _Atomic uint64_t        publishes;      /* times the generation moved */
+    _Atomic uint64_t        reloads;        /* HUPs applied; the master's: workers kept
+                                               across one re-read the page's files */
     struct lbd_shm_events   events;         /* the registry's latest events */
     struct lbd_shm_worker   workers[LBD_SHM_WORKERS];
     struct lbd_shm_backend  backends[LBD_SHM_BACKENDS];

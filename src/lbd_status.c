@@ -9,6 +9,7 @@
  * touches SQLite or the disk, and any worker gives the same answer.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -212,6 +213,35 @@ backend_status(const struct lbd_reg_backend *b, int health, int ejected)
     return "up";
 }
 
+/* A backend of the registry as it is now: its slot's live state. */
+struct live {
+    struct lbd_shm_backend *s;      /* its slot, or NULL (none yet, or given away) */
+    int                     health; /* enum lbd_health */
+    int                     ejected;
+    int64_t                 active;
+    const char             *status; /* backend_status() */
+};
+
+static void
+live_of(const struct lbd_reg_backend *b, int64_t now_ms, struct live *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->health = LBD_HEALTH_UNKNOWN;
+    if (lbd_shm != NULL && b->slot >= 0 && b->slot < LBD_SHM_BACKENDS
+        && atomic_load(&lbd_shm->backends[b->slot].id) == b->id)
+        l->s = &lbd_shm->backends[b->slot];
+    if (l->s != NULL) {
+        int64_t until = atomic_load_explicit(&l->s->ejected_until, memory_order_relaxed);
+
+        l->health = (int) atomic_load_explicit(&l->s->health, memory_order_relaxed);
+        l->ejected = until != 0 && until > now_ms;
+        l->active = atomic_load_explicit(&l->s->active, memory_order_relaxed);
+        if (l->active < 0)
+            l->active = 0;
+    }
+    l->status = backend_status(b, l->health, l->ejected);
+}
+
 /* "host:port", with brackets around an IPv6 host (as the API has it). */
 static void
 address_of(const struct lbd_reg_backend *b, char *buf, size_t len)
@@ -296,47 +326,30 @@ stats_json(json_t *o, const struct lbd_shm_stats *s, enum lbd_lat quantiles)
     return 0;
 }
 
+/* A backend with no slot yet (an edit from outside, a moment ago) has no traffic. */
+static struct lbd_shm_stats no_traffic;
+
 static json_t *
 backend_json(const struct lbd_reg_backend *b, int http, int64_t now_ms)
 {
-    char                    address[300];
-    const char             *health = "unknown";
-    int                     h = LBD_HEALTH_UNKNOWN, ejected = 0;
-    int64_t                 active = 0;
-    json_t                 *o;
-    struct lbd_shm_backend *s = NULL;
+    char         address[300];
+    struct live  l;
+    json_t      *o;
 
-    if (lbd_shm != NULL && b->slot >= 0 && b->slot < LBD_SHM_BACKENDS
-        && atomic_load(&lbd_shm->backends[b->slot].id) == b->id)
-        s = &lbd_shm->backends[b->slot];
-    if (s != NULL) {
-        int64_t until = atomic_load_explicit(&s->ejected_until, memory_order_relaxed);
-
-        h = (int) atomic_load_explicit(&s->health, memory_order_relaxed);
-        ejected = until != 0 && until > now_ms;
-        active = atomic_load_explicit(&s->active, memory_order_relaxed);
-    }
-    health = lbd_health_name(h);
+    live_of(b, now_ms, &l);
     address_of(b, address, sizeof(address));
     o = json_pack("{sI ss si ss ss sb ss sI}",
                   "id", (json_int_t) b->id,
                   "address", address,
                   "weight", b->weight,
                   "state", lbd_backend_state_name(b->state),
-                  "health", health,
-                  "ejected", ejected,
-                  "status", backend_status(b, h, ejected),
-                  "active", (json_int_t) (active < 0 ? 0 : active));
-    if (o == NULL)
-        return NULL;
-    if (s != NULL) {
-        stats_json(o, &s->stats, http ? LBD_LAT_TOTAL : LBD_LAT_CONNECT);
-    } else {
-        /* No slot yet (an edit from outside, a moment ago): no traffic either. */
-        static struct lbd_shm_stats zero;
-
-        stats_json(o, &zero, LBD_LAT_CONNECT);
-    }
+                  "health", lbd_health_name(l.health),
+                  "ejected", l.ejected,
+                  "status", l.status,
+                  "active", (json_int_t) l.active);
+    if (o != NULL)
+        stats_json(o, l.s != NULL ? &l.s->stats : &no_traffic,
+                   http ? LBD_LAT_TOTAL : LBD_LAT_CONNECT);
     return o;
 }
 
@@ -405,14 +418,18 @@ events_json(void)
     unsigned             n = lbd_stats_events_read(ev, STATUS_EVENTS);
     json_t              *list = json_array();
 
+    /* The ring keeps SQL NULL as "": null again here, as /api/events has it. */
+#define OR_NULL(s) ((s)[0] != '\0' ? json_string(s) : json_null())
     for (unsigned i = 0; list != NULL && i < n; i++) {
-        json_t *o = json_pack("{sI ss ss ss ss ss ss ss ss}", "id", (json_int_t) ev[i].id,
-                              "at", ev[i].at, "actor", ev[i].actor, "pool", ev[i].pool,
-                              "backend", ev[i].backend, "what", ev[i].what,
-                              "old", ev[i].old, "new", ev[i].new_, "detail", ev[i].detail);
+        json_t *o = json_pack("{sI ss ss so so ss so so so}", "id", (json_int_t) ev[i].id,
+                              "at", ev[i].at, "actor", ev[i].actor, "pool", OR_NULL(ev[i].pool),
+                              "backend", OR_NULL(ev[i].backend), "what", ev[i].what,
+                              "old", OR_NULL(ev[i].old), "new", OR_NULL(ev[i].new_),
+                              "detail", OR_NULL(ev[i].detail));
 
         json_array_append_new(list, o);
     }
+#undef OR_NULL
     return list;
 }
 
@@ -515,6 +532,19 @@ struct metrics_src {
     int64_t                     active;
     int                         up, weight;
 };
+
+/* One gauge family of the int at offset in each src. */
+static void
+gauges(struct evbuffer *b, const char *name, const char *help, const struct metrics_src *src,
+       unsigned n, size_t offset)
+{
+    family(b, name, "gauge", help);
+    for (unsigned i = 0; i < n; i++) {
+        evbuffer_add_printf(b, "%s", name);
+        labels(b, &src[i].s, NULL, NULL);
+        evbuffer_add_printf(b, " %d\n", *(const int *) ((const char *) &src[i] + offset));
+    }
+}
 
 static uint64_t
 counter(const struct lbd_shm_stats *s, unsigned i)
@@ -619,7 +649,6 @@ serve_metrics(struct lbd_worker *w, struct evhttp_request *req)
     char                      (*addrs)[300] = NULL;
     unsigned                    n = 0, cap = 0;
     int64_t                     now_ms = lbd_mono_ms();
-    static struct lbd_shm_stats zero;
 
     for (unsigned p = 0; st != NULL && p < st->npools; p++)
         cap += st->pools[p].nbackends;
@@ -652,44 +681,25 @@ serve_metrics(struct lbd_worker *w, struct evhttp_request *req)
 
         for (unsigned i = 0; i < rp->nbackends; i++) {
             const struct lbd_reg_backend *rb = &rp->backends[i];
-            struct lbd_shm_backend       *s = NULL;
-            int                           h = LBD_HEALTH_UNKNOWN, ejected = 0;
-            const char                   *status;
+            struct live                   l;
 
-            if (lbd_shm != NULL && rb->slot >= 0 && rb->slot < LBD_SHM_BACKENDS
-                && atomic_load(&lbd_shm->backends[rb->slot].id) == rb->id)
-                s = &lbd_shm->backends[rb->slot];
-            if (s != NULL) {
-                int64_t until = atomic_load(&s->ejected_until);
-
-                h = (int) atomic_load(&s->health);
-                ejected = until != 0 && until > now_ms;
-            }
-            status = backend_status(rb, h, ejected);
+            live_of(rb, now_ms, &l);
             address_of(rb, addrs[n], sizeof(addrs[n]));
             src[n].s.pool = rp->name;
             src[n].s.backend = addrs[n];
             src[n].s.worker = -1;
-            src[n].stats = s != NULL ? &s->stats : &zero;
-            src[n].active = s != NULL ? atomic_load(&s->active) : 0;
-            src[n].up = strcmp(status, "up") == 0 || strcmp(status, "draining") == 0;
+            src[n].stats = l.s != NULL ? &l.s->stats : &no_traffic;
+            src[n].active = l.active;
+            src[n].up = strcmp(l.status, "up") == 0 || strcmp(l.status, "draining") == 0;
             src[n].weight = rb->weight;
             n++;
         }
     }
-    family(b, "lbd_backend_up", "gauge",
-           "1 when the backend takes or finishes traffic (up or draining), else 0.");
-    for (unsigned i = 0; i < n; i++) {
-        evbuffer_add_printf(b, "lbd_backend_up");
-        labels(b, &src[i].s, NULL, NULL);
-        evbuffer_add_printf(b, " %d\n", src[i].up);
-    }
-    family(b, "lbd_backend_weight", "gauge", "The backend's weight.");
-    for (unsigned i = 0; i < n; i++) {
-        evbuffer_add_printf(b, "lbd_backend_weight");
-        labels(b, &src[i].s, NULL, NULL);
-        evbuffer_add_printf(b, " %d\n", src[i].weight);
-    }
+    gauges(b, "lbd_backend_up",
+           "1 when the backend takes or finishes traffic (up or draining), else 0.",
+           src, n, offsetof(struct metrics_src, up));
+    gauges(b, "lbd_backend_weight", "The backend's weight.", src, n,
+           offsetof(struct metrics_src, weight));
     metrics_set(b, "lbd_backend", src, n);
 
     /* The workers: every slot a live worker holds. */

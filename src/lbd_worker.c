@@ -108,7 +108,17 @@ lbd_worker_refresh(struct lbd_worker *w)
 static void
 on_generation_tick(evutil_socket_t fd, short what, void *arg)
 {
-    lbd_worker_refresh(arg);
+    struct lbd_worker *w = arg;
+
+    lbd_worker_refresh(w);
+    /* A reload that kept this worker: the page's files may have changed. */
+    if (lbd_shm != NULL && w->cycle->conf->admin.enabled
+        && atomic_load_explicit(&lbd_shm->reloads, memory_order_relaxed) != w->reloads) {
+        w->reloads = atomic_load(&lbd_shm->reloads);
+        lbd_status_files_free(w);
+        if (lbd_status_files_load(w) == -1)
+            lbd_log(LBD_LOG_ERROR, "worker %u: no memory for the status page's files", w->slot);
+    }
 }
 
 static void
@@ -427,6 +437,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     lbd_stats_set_worker(wslot);
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
     w.gen_timer = event_new(w.base, -1, EV_PERSIST, on_generation_tick, &w);
+    w.reloads = lbd_shm != NULL ? atomic_load(&lbd_shm->reloads) : 0;
     if (load_registry(&w) == -1 || w.accept_timer == NULL || w.gen_timer == NULL
         || setup_services(&w) == -1 || setup_http(&w) == -1
         || (cycle->conf->admin.enabled && lbd_status_files_load(&w) == -1)) {

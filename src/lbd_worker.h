@@ -91,6 +91,7 @@ struct lbd_worker {
     struct event               *admin_linger;
     struct lbd_status_file     *files;   /* the status page's, read at start */
     unsigned                    nfiles;
+    uint64_t                    reloads; /* lbd_shm->reloads when they were read */
 
     struct lbd_service  *services;
     unsigned             nservices;
