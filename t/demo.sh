@@ -177,9 +177,6 @@ for i in 1 2 3; do
     next=$((bport[i] + 1))
 done
 status_url=http://127.0.0.1:$admin/status.json
-# The status page's files: the repository's html/, when this tree has it.
-html=
-[ -f html/index.html ] && html="html = \"$PWD/html\"; "
 
 # Health checks every 500 ms (down after 2 failures, up after 2 successes);
 # passive detection ejects a backend after 3 failed connections, for 2 s
@@ -188,7 +185,7 @@ cat > "$dir/lbd.conf" <<EOF
 # Written by t/demo.sh
 worker_processes = 2;
 registry = "$dir/lbd.db";
-admin = { listen = "127.0.0.1:$admin"; token = "$token"; $html};
+admin = { listen = "127.0.0.1:$admin"; token = "$token"; html = "$PWD/html"; };
 pid_file = "$dir/lbd.pid";
 error_log = { path = "$dir/error.log"; level = "notice"; };
 timeouts = { connect = "1s"; idle = "5m"; shutdown = "5s"; };
@@ -215,7 +212,6 @@ wait_port "$port" && wait_port "$admin" || { cat "$dir/error.log"; exit 1; }
 
 lbctl="objs/lbctl --config $dir/lbd.conf"
 page="http://127.0.0.1:$admin/"
-[ -n "$html" ] || page="(not in this tree yet: html/ is missing; /status.json is served)"
 cat <<EOF
 
 lbd balances $service over three HTTP backends, round robin:
@@ -246,9 +242,7 @@ if [ -n "${CI:-}" ]; then
     echo
     echo "CI is set: a short show, checked."
     echo
-    if [ -n "$html" ]; then
-        curl -sSf -o /dev/null "http://127.0.0.1:$admin/" || fail "the status page is not served"
-    fi
+    curl -sSf -o /dev/null "$page" || fail "the status page is not served"
     echo "== 1. balancing: 4 s of load; every backend gets requests (weights 1:1:2)"
     run_load 4
     for i in 1 2 3; do
@@ -308,8 +302,7 @@ cat <<EOF
 
 One backend at a time goes offline for 10 s, with 15 s of all three in
 between; lbd-load prints what it saw every 5 s.  Watch the page
-$page;
-press Ctrl-C to stop the demo.
+$page; press Ctrl-C to stop the demo.
 
 EOF
 # lbd-load is bounded: an hour at a time, started again when it ends.
