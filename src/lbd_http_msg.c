@@ -83,16 +83,39 @@ putfield(struct out *o, const char *buf, const struct lbd_http_header *f)
     put(o, "\r\n", 2);
 }
 
-/* The client's IP as text. */
+/* n (0..999) in decimal at p, without leading zeros; returns the end. */
+static char *
+put_dec(char *p, unsigned n)
+{
+    if (n >= 100)
+        *p++ = (char) ('0' + n / 100);
+    if (n >= 10)
+        *p++ = (char) ('0' + n / 10 % 10);
+    *p++ = (char) ('0' + n % 10);
+    return p;
+}
+
+/*
+ * The client's IP as text (len >= INET6_ADDRSTRLEN).  IPv4, every request's
+ * case, is written by hand: glibc's inet_ntop formats it with sprintf,
+ * which the profile showed on every request.
+ */
 static const char *
 client_ip(const struct lbd_hclient *c, char *out, size_t len)
 {
-    if (c->addr.sa.sa_family == AF_INET)
-        inet_ntop(AF_INET, &c->addr.in.sin_addr, out, (socklen_t) len);
-    else if (c->addr.sa.sa_family == AF_INET6)
+    if (c->addr.sa.sa_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *) &c->addr.in.sin_addr;
+        char                *p = out;
+
+        for (int i = 0; i < 4; i++) {
+            p = put_dec(p, a[i]);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+    } else if (c->addr.sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &c->addr.in6.sin6_addr, out, (socklen_t) len);
-    else
+    } else {
         snprintf(out, len, "unknown");
+    }
     return out;
 }
 
@@ -142,12 +165,16 @@ lbd_http_request_head(struct lbd_htxn *t, const struct lbd_http_head *h, const c
                 put(&o, ", ", 2);
             }
         }
-        putf(&o, "%s\r\n", ip);
+        puts_(&o, ip);
+        put(&o, "\r\n", 2);
     }
     if (hc->forwarded_proto)
         puts_(&o, "X-Forwarded-Proto: http\r\n");
-    if (hc->real_ip)
-        putf(&o, "X-Real-IP: %s\r\n", ip);
+    if (hc->real_ip) {
+        puts_(&o, "X-Real-IP: ");
+        puts_(&o, ip);
+        put(&o, "\r\n", 2);
+    }
     if (absolute || h->host.len == 0) {
         /* HTTP/1.1 needs a Host: the target's authority, else the backend's address. */
         puts_(&o, "Host: ");
@@ -190,7 +217,13 @@ lbd_http_response_head(struct lbd_htxn *t, const struct lbd_http_head *h, const 
     o.len = 0;
     o.cap = c->svc->worker->cycle->conf->proxy_buffer_size - b->end;
     o.over = 0;
-    putf(&o, "HTTP/1.1 %d ", h->status);
+    {
+        /* The status line without printf: the parser gave a status of three digits. */
+        char line[16] = "HTTP/1.1 ", *p = put_dec(line + 9, (unsigned) h->status % 1000);
+
+        *p++ = ' ';
+        put(&o, line, (size_t) (p - line));
+    }
     putspan(&o, buf, h->reason);
     put(&o, "\r\n", 2);
     for (unsigned i = 0; i < h->nheaders; i++) {

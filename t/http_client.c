@@ -2,6 +2,7 @@
  * http_client.c - HTTP/1.x clients for the HTTP mode's integration tests;
  * see http_client.h for the contract.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -42,6 +43,39 @@ hc_open(struct hc *c, int port, int timeout_ms)
     c->fd = h_connect(port, timeout_ms);
     if (c->fd == -1) {
         say("connect to %d: %s", port, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int
+hc_open_from(struct hc *c, const char *src, int port, int timeout_ms)
+{
+    struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+    struct pollfd      pfd;
+    int                err = 0;
+    socklen_t          len = sizeof(err);
+
+    memset(c, 0, sizeof(*c));
+    to.sin_port = htons((uint16_t) port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, src, &from.sin_addr) != 1) {
+        say("%s is not an IPv4 address", src);
+        return -1;
+    }
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd == -1 || bind(c->fd, (struct sockaddr *) &from, sizeof(from)) == -1
+        || (connect(c->fd, (struct sockaddr *) &to, sizeof(to)) == -1 && errno != EINPROGRESS)) {
+        say("connect from %s to %d: %s", src, port, strerror(errno));
+        hc_close(c);
+        return -1;
+    }
+    pfd.fd = c->fd;
+    pfd.events = POLLOUT;
+    if (poll(&pfd, 1, timeout_ms) != 1
+        || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+        say("connect from %s to %d: %s", src, port, err ? strerror(err) : "timed out");
+        hc_close(c);
         return -1;
     }
     return 0;

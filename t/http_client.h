@@ -46,6 +46,9 @@ struct hc_resp {
 /* Connect to 127.0.0.1:port.  0, or -1 with errno. */
 int hc_open(struct hc *c, int port, int timeout_ms);
 
+/* The same from source address src (IPv4, e.g. "127.10.200.5").  0, or -1. */
+int hc_open_from(struct hc *c, const char *src, int port, int timeout_ms);
+
 /* Close the socket and free the buffer (safe on a closed one). */
 void hc_close(struct hc *c);
 

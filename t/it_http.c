@@ -441,6 +441,16 @@ test_forwarded_fields(void **state)
     assert_string_equal(v, "127.0.0.1");
     hc_resp_free(&r);
     hc_close(&c);
+
+    /* Octets of one, two and three digits, and a zero, written right. */
+    assert_int_equal(hc_open_from(&c, "127.10.200.0", port, TO), 0);
+    roundtrip(&c, get(req, sizeof(req), "/echo-headers", "www.example.com", NULL), &r, 0);
+    assert_int_equal(hc_field(r.body, "X-Forwarded-For", v, sizeof(v)), 1);
+    assert_string_equal(v, "127.10.200.0");
+    assert_int_equal(hc_field(r.body, "X-Real-IP", v, sizeof(v)), 1);
+    assert_string_equal(v, "127.10.200.0");
+    hc_resp_free(&r);
+    hc_close(&c);
 }
 
 /*
