@@ -44,6 +44,16 @@ struct lbd_options {
 
 /* --- lbd_proc.c: process plumbing (master only unless said) --- */
 
+/* Descriptors a worker keeps for itself (listeners, epoll, logs, registry, admin). */
+#define LBD_FD_RESERVE 64
+
+/*
+ * The client connections a worker can hold with nofile descriptors: each
+ * proxied connection (or HTTP client with a request in flight) holds two,
+ * after LBD_FD_RESERVE.  Anywhere.
+ */
+unsigned long long lbd_nofile_capacity(unsigned long long nofile);
+
 /* Remember argv so that lbd_proc_title() can overwrite it.  Call first. */
 void lbd_proc_title_init(int argc, char **argv);
 

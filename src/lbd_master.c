@@ -759,13 +759,17 @@ raise_nofile(const struct lbd_conf *conf)
                         (unsigned long long) rl.rlim_max);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    /* Each proxied connection holds two descriptors. */
-    unsigned long long cap = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0;
-    lbd_log(LBD_LOG_NOTICE, "open file limit %llu: up to %llu proxied connections per worker",
-            (unsigned long long) rl.rlim_cur, cap);
+    /* Each proxied connection holds two descriptors (lbd_nofile_capacity). */
+    unsigned long long cap = lbd_nofile_capacity(rl.rlim_cur);
+    unsigned long long per = (unsigned long long) conf->worker_connections < cap
+                             ? (unsigned long long) conf->worker_connections : cap;
+    lbd_log(LBD_LOG_NOTICE, "open file limit %llu: up to %llu proxied connections per worker; "
+            "capacity %llu connections (%d workers x %llu)", (unsigned long long) rl.rlim_cur,
+            cap, per * (unsigned long long) conf->worker_processes, conf->worker_processes, per);
     if ((unsigned long long) conf->worker_connections > cap)
         lbd_log(LBD_LOG_WARN, "worker_connections %d exceeds what the open file limit "
-                "allows (%llu); accepts pause at the limit", conf->worker_connections, cap);
+                "allows (%llu); each worker holds at most %llu and refuses the rest",
+                conf->worker_connections, cap, cap);
 }
 
 int

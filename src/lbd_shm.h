@@ -128,6 +128,7 @@ struct lbd_shm_worker {
     _Atomic int64_t  applied_ns;    /* CLOCK_MONOTONIC when it took `generation` */
     _Atomic uint64_t snapshots;     /* snapshots built since it started */
     _Atomic uint64_t active;        /* client connections open */
+    _Atomic uint32_t full;          /* 1: not accepting (at its limit, paused, stopping) */
     struct lbd_shm_stats stats;     /* its traffic, all backends together */
 } __attribute__((aligned(64)));
 

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "lbd_access_log.h"
 #include "lbd_http_parse.h"
 #include "lbd_log.h"
+#include "lbd_peer.h"
 #include "lbd_registry.h"
 #include "lbd_shm.h"
 #include "lbd_stats.h"
@@ -30,6 +32,12 @@
 #define LBD_ACCEPT_BATCH        64
 /* After EMFILE/ENFILE, wait this long before accepting again. */
 #define LBD_ACCEPT_PAUSE_MS    100
+/* At its limit, a worker refuses what waits in the accept queue this often
+ * (when every other worker is full too): the longest a connection waits
+ * before it is served or refused. */
+#define LBD_SHED_MS            200
+/* At most one "refused at the limit" log line per worker this often. */
+#define LBD_REFUSED_LOG_MS   10000
 /* How often an idle worker looks at the generation counter (a busy one
  * also looks at every accept): bounds how stale its routing can be. */
 #define LBD_GENERATION_TICK_MS  10
@@ -47,11 +55,23 @@ ms_to_tv(int ms, struct timeval *tv)
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+unsigned long long
+lbd_nofile_capacity(unsigned long long nofile)
+{
+    return nofile > LBD_FD_RESERVE ? (nofile - LBD_FD_RESERVE) / 2 : 0;
+}
+
 void
 lbd_worker_accept_enable(struct lbd_worker *w, int on)
 {
     if ((unsigned) on == w->accepting || w->shutting_down)
         return;
+    /* What every worker's shedding looks at: is anyone still taking connections? */
+    if (w->wslot >= 0)
+        atomic_store_explicit(&lbd_shm->workers[w->wslot].full, on ? 0 : 1,
+                              memory_order_relaxed);
+    if (on)
+        evtimer_del(w->shed_timer);
     for (unsigned i = 0; i < w->nservices; i++) {
         if (w->services[i].fd == -1)
             continue;
@@ -126,8 +146,107 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 {
     struct lbd_worker *w = arg;
 
-    if (w->nconns < (unsigned) w->cycle->conf->worker_connections)
+    if (w->nconns < w->max_conns)
         lbd_worker_accept_enable(w, 1);
+}
+
+/* 1 when no live worker but this one is accepting (each is full, paused or stopping). */
+static int
+all_workers_full(const struct lbd_worker *w)
+{
+    if (lbd_shm == NULL || w->wslot < 0)
+        return 1;
+    for (int i = 0; i < LBD_SHM_WORKERS; i++) {
+        const struct lbd_shm_worker *sw = &lbd_shm->workers[i];
+
+        if (i != w->wslot && atomic_load_explicit(&sw->pid, memory_order_relaxed) != 0
+            && !atomic_load_explicit(&sw->full, memory_order_relaxed))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Refuse one connection taken from the queue at the limit: an HTTP client
+ * gets a 503 saying why, a TCP client an immediate close.  What the client
+ * already sent is read first, so that the close is a FIN, not a reset that
+ * could destroy the answer.  Worker loop; never blocks.
+ */
+static void
+refuse(const struct lbd_service *svc, int fd)
+{
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 36\r\nConnection: close\r\n\r\n"
+        "lbd: at its connection limit; retry\n";
+    char   sink[4096];
+
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    if (svc->conf->mode == LBD_MODE_HTTP
+        && send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
+        /* The client has gone already: nothing to tell it. */
+    }
+    close(fd);
+}
+
+/*
+ * At the limit the worker stops watching its listeners: new connections
+ * wait in the kernel's queue for any worker with room.  When every worker
+ * is full, nothing would ever take them, so every LBD_SHED_MS this one
+ * takes what waits and refuses it (refuse()): a client is served or told
+ * no within about LBD_SHED_MS, never left hanging, and the worker does not
+ * spin.  Worker loop.
+ */
+static void
+on_shed(evutil_socket_t unused, short what, void *arg)
+{
+    struct lbd_worker *w = arg;
+    struct timeval     tv;
+    int64_t            now;
+
+    if (w->accepting || w->shutting_down || w->nconns < w->max_conns)
+        return;
+    if (all_workers_full(w)) {
+        for (unsigned i = 0; i < w->nservices; i++) {
+            struct lbd_service *svc = &w->services[i];
+            int                 fd;
+
+            if (svc->fd == -1)
+                continue;
+            for (int k = 0; k < LBD_ACCEPT_BATCH; k++) {
+                fd = accept4(svc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd == -1)
+                    break;
+                refuse(svc, fd);
+                w->refused++;
+            }
+        }
+    }
+    now = lbd_mono_ms();
+    if (w->refused > 0 && now - w->refused_logged >= LBD_REFUSED_LOG_MS) {
+        lbd_log(LBD_LOG_WARN, "worker %u: at its limit of %u connections (%s); refused %u "
+                "new ones", w->slot, w->max_conns,
+                w->max_conns < (unsigned) w->cycle->conf->worker_connections
+                ? "the open file limit" : "worker_connections", w->refused);
+        w->refused = 0;
+        w->refused_logged = now;
+    }
+    ms_to_tv(LBD_SHED_MS, &tv);
+    evtimer_add(w->shed_timer, &tv);
+}
+
+/* Stop accepting at the limit, and start refusing what waits if all are full. */
+static void
+accept_full(struct lbd_worker *w)
+{
+    struct timeval tv;
+
+    lbd_worker_accept_enable(w, 0);
+    if (!evtimer_pending(w->shed_timer, NULL)) {
+        ms_to_tv(LBD_SHED_MS, &tv);
+        evtimer_add(w->shed_timer, &tv);
+    }
 }
 
 static void
@@ -135,7 +254,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     struct lbd_service *svc = arg;
     struct lbd_worker  *w = svc->worker;
-    unsigned            limit = (unsigned) w->cycle->conf->worker_connections;
+    unsigned            limit = w->max_conns;
 
     /* Route what arrives now with the newest committed registry. */
     lbd_worker_refresh(w);
@@ -146,7 +265,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 
         if (w->nconns >= limit) {
             /* Full: leave the rest in the kernel's queue (or to other workers). */
-            lbd_worker_accept_enable(w, 0);
+            accept_full(w);
             return;
         }
         fd = accept4(lfd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -201,8 +320,7 @@ lbd_worker_conn_closed(struct lbd_worker *w)
         lbd_worker_maybe_exit(w);
         return;
     }
-    if (!w->accepting && !evtimer_pending(w->accept_timer, NULL) &&
-        w->nconns < (unsigned) w->cycle->conf->worker_connections)
+    if (!w->accepting && !evtimer_pending(w->accept_timer, NULL) && w->nconns < w->max_conns)
         lbd_worker_accept_enable(w, 1);
 }
 
@@ -243,6 +361,7 @@ graceful_stop(struct lbd_worker *w)
     lbd_worker_accept_enable(w, 0);
     w->shutting_down = 1;
     evtimer_del(w->accept_timer);
+    evtimer_del(w->shed_timer);
     for (unsigned i = 0; i < w->nservices; i++) {
         if (w->services[i].fd != -1) {
             close(w->services[i].fd);
@@ -436,9 +555,20 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     lbd_snapshot_set_slot(wslot);
     lbd_stats_set_worker(wslot);
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
+    w.shed_timer = evtimer_new(w.base, on_shed, &w);
+    {
+        struct rlimit      rl;
+        unsigned long long cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                                 ? lbd_nofile_capacity(rl.rlim_cur) : ~0ULL;
+
+        w.max_conns = (unsigned) cycle->conf->worker_connections;
+        if (cap < w.max_conns)
+            w.max_conns = cap > 0 ? (unsigned) cap : 1;
+    }
     w.gen_timer = event_new(w.base, -1, EV_PERSIST, on_generation_tick, &w);
     w.reloads = lbd_shm != NULL ? atomic_load(&lbd_shm->reloads) : 0;
-    if (load_registry(&w) == -1 || w.accept_timer == NULL || w.gen_timer == NULL
+    if (load_registry(&w) == -1 || w.accept_timer == NULL || w.shed_timer == NULL
+        || w.gen_timer == NULL
         || setup_services(&w) == -1 || setup_http(&w) == -1
         || (cycle->conf->admin.enabled && lbd_status_files_load(&w) == -1)) {
         lbd_log(LBD_LOG_CRIT, "worker %u failed to start", slot);
@@ -495,6 +625,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     if (w.admin_linger)
         event_free(w.admin_linger);
     event_free(w.accept_timer);
+    event_free(w.shed_timer);
     event_free(w.gen_timer);
     lbd_snapshot_unref(w.snap);
     lbd_reg_state_free(w.state);

@@ -98,10 +98,15 @@ struct lbd_worker {
 
     struct lbd_conn     *conns;          /* every open connection */
     unsigned             nconns;
+    unsigned             max_conns;      /* worker_connections, or less when the
+                                            open file limit allows less */
+    unsigned             refused;        /* connections refused at the limit, not yet logged */
+    int64_t              refused_logged; /* lbd_mono_ms() of the last such log line */
     unsigned             accepting:1;    /* listener events are added */
     unsigned             shutting_down:1;
 
     struct event        *accept_timer;   /* resumes accepts after EMFILE */
+    struct event        *shed_timer;     /* at the limit: refuses what waits in the queue */
     struct event        *shutdown_timer;
 
     struct lbd_buf      *free_bufs;      /* recycled proxy buffers */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,6 +44,8 @@ static char             tmpdir[256];
 static struct path_str *paths;
 static int              kept_fds[MAX_KEPT];
 static int              nkept;
+/* h_spawn_nofile's limit for the children h_spawn starts; 0: theirs is ours. */
+static unsigned long    spawn_nofile;
 static int              used_ports[4096];
 static int              nused_ports;
 
@@ -306,6 +309,7 @@ h_teardown(void **state)
     int         rc = 0;
 
     kill_and_reap_all(5000);
+    spawn_nofile = 0;
     for (int i = 0; i < nkept; i++)
         close(kept_fds[i]);
     nkept = 0;
@@ -669,6 +673,32 @@ h_dump(const char *path)
 /* ------------------------------------------------------------------ */
 /* Processes. */
 
+void
+h_spawn_nofile(unsigned long n)
+{
+    spawn_nofile = n;
+}
+
+long
+h_proc_cpu_ticks(pid_t pid)
+{
+    char  path[64], *text, *p;
+    long  utime, stime;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    if ((text = h_read_file(path, NULL)) == NULL)
+        return -1;
+    /* After the command's ")": state is field 3, utime 14, stime 15. */
+    p = strrchr(text, ')');
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+                            &utime, &stime) != 2) {
+        free(text);
+        return -1;
+    }
+    free(text);
+    return utime + stime;
+}
+
 pid_t
 h_spawn(const char *const argv[], const char *out_path)
 {
@@ -709,6 +739,15 @@ h_spawn(const char *const argv[], const char *out_path)
         if (out != -1) {
             dup2(out, 1);
             dup2(out, 2);
+        }
+        if (spawn_nofile != 0) {
+            struct rlimit rl = { spawn_nofile, spawn_nofile };
+
+            if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+                fprintf(stderr, "harness: setrlimit(RLIMIT_NOFILE, %lu): %s\n",
+                        spawn_nofile, strerror(errno));
+                _exit(127);
+            }
         }
         execvp(argv[0], (char *const *) argv);
         fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));

@@ -142,6 +142,20 @@ void h_dump(const char *path);
 pid_t h_spawn(const char *const argv[], const char *out_path);
 
 /*
+ * From now on, processes h_spawn starts get RLIMIT_NOFILE soft = hard = n
+ * before exec (0: unchanged, the default; teardown sets it back to 0).
+ * Lowering a hard limit needs no privilege and cannot be undone, so it is
+ * done in the child only: the test process keeps its own limit.
+ */
+void h_spawn_nofile(unsigned long n);
+
+/*
+ * The CPU time (user + system) pid has used, in clock ticks
+ * (sysconf(_SC_CLK_TCK)) from /proc/pid/stat; -1 when unreadable.
+ */
+long h_proc_cpu_ticks(pid_t pid);
+
+/*
  * Wait for pid (a child of this process) to exit, up to timeout_ms.
  * Returns 0 and the wait status in *status (may be NULL), or -1 on timeout.
  */
