@@ -261,6 +261,27 @@ test_config_test_bad(void **state)
 }
 
 /* Started as root with user = "nobody": every uid of each worker is nobody's. */
+/* 1 when lbd has two workers and every uid of both is *arg. */
+static int
+workers_are(void *arg)
+{
+    uid_t uid = *(uid_t *) arg;
+    pid_t w[64];
+    long  uids[4];
+    int   n = h_lbd_workers(&lbd, w, 64);
+
+    if (n != 2)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (h_proc_uids(w[i], uids) != 0)
+            return 0;
+        for (int k = 0; k < 4; k++)
+            if (uids[k] != (long) uid)
+                return 0;
+    }
+    return 1;
+}
+
 static void
 test_user_nobody(void **state)
 {
@@ -277,12 +298,14 @@ test_user_nobody(void **state)
     /* lbd's files are in the temp dir: let an unprivileged worker reach it. */
     assert_int_equal(chmod(h_tmpdir(), 0755), 0);
     start(2, "user = \"nobody\";");
-    n = h_lbd_workers(&lbd, w, 64);
-    assert_int_equal(n, 2);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(h_proc_uids(w[i], uids), 0);
-        for (int k = 0; k < 4; k++)
-            assert_int_equal(uids[k], pw->pw_uid);
+    /* A worker forked a moment ago may not have dropped root yet: wait for both. */
+    if (h_wait(workers_are, &pw->pw_uid, 5000) == -1) {
+        n = h_lbd_workers(&lbd, w, 64);
+        for (int i = 0; i < n; i++)
+            if (h_proc_uids(w[i], uids) == 0)
+                fprintf(stderr, "worker %d: uids %ld %ld %ld %ld\n", (int) w[i], uids[0],
+                        uids[1], uids[2], uids[3]);
+        fail_msg("the workers did not all run as nobody (uid %d)", (int) pw->pw_uid);
     }
     assert_int_equal(h_proc_uids(lbd.pid, uids), 0);
     assert_int_equal(uids[0], 0);
