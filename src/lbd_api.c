@@ -154,13 +154,6 @@ reply_reg_error(struct lbd_api_response *res, int rc, const char *err)
 
 /* --- the shapes of lbd_api.h --- */
 
-/* "host:port", with brackets around an IPv6 host. */
-static void
-backend_address(const struct lbd_reg_backend *b, char *buf, size_t len)
-{
-    snprintf(buf, len, strchr(b->host, ':') ? "[%s]:%d" : "%s:%d", b->host, b->port);
-}
-
 static json_t *
 backend_json(const char *pool, const struct lbd_reg_backend *b)
 {
@@ -184,7 +177,7 @@ backend_json(const char *pool, const struct lbd_reg_backend *b)
                                                      memory_order_relaxed);
         fails = (json_int_t) atomic_load_explicit(&s->fails, memory_order_relaxed);
     }
-    backend_address(b, address, sizeof(address));
+    lbd_reg_backend_address(b, address, sizeof(address));
     return json_pack("{sI so ss so si si ss ss ss sI sI sI sI ss ss}",
                      "id", (json_int_t) b->id,
                      "pool", json_text(pool),

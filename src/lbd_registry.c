@@ -256,6 +256,12 @@ lbd_backend_state_parse(const char *name)
     return name_index(state_names, 3, name);
 }
 
+void
+lbd_reg_backend_address(const struct lbd_reg_backend *b, char *buf, size_t len)
+{
+    snprintf(buf, len, strchr(b->host, ':') ? "[%s]:%d" : "%s:%d", b->host, b->port);
+}
+
 const char *
 lbd_source_name(enum lbd_source s)
 {

@@ -168,6 +168,9 @@ int lbd_registry_read(struct lbd_registry *reg, struct lbd_reg_state **out,
 
 void lbd_reg_state_free(struct lbd_reg_state *state);
 
+/* "host:port" of b, "[host]:port" for an IPv6 host: how the API and events name it. */
+void lbd_reg_backend_address(const struct lbd_reg_backend *b, char *buf, size_t len);
+
 /* The pool called name in state, or NULL. */
 const struct lbd_reg_pool *lbd_reg_state_pool(const struct lbd_reg_state *state,
                                               const char *name);

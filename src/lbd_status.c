@@ -242,13 +242,6 @@ live_of(const struct lbd_reg_backend *b, int64_t now_ms, struct live *l)
     l->status = backend_status(b, l->health, l->ejected);
 }
 
-/* "host:port", with brackets around an IPv6 host (as the API has it). */
-static void
-address_of(const struct lbd_reg_backend *b, char *buf, size_t len)
-{
-    snprintf(buf, len, strchr(b->host, ':') ? "[%s]:%d" : "%s:%d", b->host, b->port);
-}
-
 /* Which mode of service uses pool: "http", "tcp" or "none". */
 static const char *
 pool_mode(const struct lbd_conf *conf, const char *pool)
@@ -337,7 +330,7 @@ backend_json(const struct lbd_reg_backend *b, int http, int64_t now_ms)
     json_t      *o;
 
     live_of(b, now_ms, &l);
-    address_of(b, address, sizeof(address));
+    lbd_reg_backend_address(b, address, sizeof(address));
     o = json_pack("{sI ss si ss ss sb ss sI}",
                   "id", (json_int_t) b->id,
                   "address", address,
@@ -684,7 +677,7 @@ serve_metrics(struct lbd_worker *w, struct evhttp_request *req)
             struct live                   l;
 
             live_of(rb, now_ms, &l);
-            address_of(rb, addrs[n], sizeof(addrs[n]));
+            lbd_reg_backend_address(rb, addrs[n], sizeof(addrs[n]));
             src[n].s.pool = rp->name;
             src[n].s.backend = addrs[n];
             src[n].s.worker = -1;
