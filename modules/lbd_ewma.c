@@ -46,9 +46,9 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "lbd.h"
+#include "lbd_strategy_util.h"
 
 #define EWMA_TAU_MS       10000.0   /* decay time constant */
 #define EWMA_DEFAULT_US   1000.0    /* latency of a peer when nothing is known */
@@ -63,39 +63,23 @@ struct ewma_peer {
 };
 
 struct ewma_state {
-    uint64_t         rng;           /* xorshift64* */
+    struct lbd__rand rng;           /* this worker's own sequence */
     int64_t          now_ms;        /* the latest ctx->now_ms */
     double           sum_us;        /* of the observed peers' ewma_us */
     unsigned         nobserved;
     struct ewma_peer peer[];        /* npeers */
 };
 
-static uint64_t
-rng_next(struct ewma_state *st)
-{
-    uint64_t x = st->rng;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    st->rng = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
 static int
 ewma_init(struct lbd_pool *pool)
 {
     struct ewma_state *st;
-    uint64_t           seed = 0x9e3779b97f4a7c15ULL;
 
     st = calloc(1, sizeof(*st) + (size_t) pool->npeers * sizeof(struct ewma_peer));
     if (st == NULL)
         return LBD_ERROR;
     /* Each worker its own sequence: two workers must not draw the same pairs. */
-    seed ^= (uint64_t) getpid() * 0xbf58476d1ce4e5b9ULL;
-    for (const char *s = pool->name; s != NULL && *s != '\0'; s++)
-        seed = (seed ^ (unsigned char) *s) * 0x100000001b3ULL;
-    st->rng = seed != 0 ? seed : 1;
+    lbd__rand_seed(&st->rng);
     pool->sdata = st;
     return LBD_OK;
 }
@@ -164,12 +148,12 @@ draw(struct lbd_pool *pool, const struct lbd_pick *ctx, int avoid)
     unsigned           n = pool->npeers, start;
 
     for (int k = 0; k < EWMA_DRAWS; k++) {
-        unsigned i = (unsigned) (rng_next(st) % n);
+        unsigned i = (unsigned) lbd__rand_below(&st->rng, n);
 
         if ((int) i != avoid && usable(pool, i, ctx))
             return (int) i;
     }
-    start = (unsigned) (rng_next(st) % n);
+    start = (unsigned) lbd__rand_below(&st->rng, n);
     for (unsigned k = 0; k < n; k++) {
         unsigned i = (start + k) % n;
 
