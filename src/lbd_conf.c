@@ -940,7 +940,7 @@ pool_read(struct conf_ctx *cx, const config_setting_t *g, int i, struct lbd_pool
     p->passive.max_ejection = 300000;
     p->retries = 3;
     p->backup_index = -1;
-    p->keepalive = 32;
+    p->keepalive = 1024;
     p->keepalive_timeout = 60000;
     p->hash_key = LBD_HASH_KEY_IP;
     cx->pool_where = where;

@@ -82,7 +82,7 @@ struct lbd_pool_conf {
 
     /* HTTP services only. */
     int                      keepalive;   /* idle connections kept per backend per worker,
-                                             0..10000, default 32; 0: none */
+                                             0..10000, default 1024; 0: none */
     int                      keepalive_timeout; /* ms an idle backend connection is kept, default 60000 */
     char                    *sticky_cookie;/* cookie lbd sets to pin a client, NULL: off */
     enum lbd_hash_key        hash_key;    /* default LBD_HASH_KEY_IP */

@@ -62,13 +62,32 @@ lbd_http_up_write(struct lbd_hup *up, int on)
     up->writing = on ? 1 : 0;
 }
 
+/* Arm up's timer for up->due_ms. */
+static void
+up_arm(struct lbd_hup *up, int64_t now)
+{
+    int64_t        ms = up->due_ms > now ? up->due_ms - now : 0;
+    struct timeval tv = { (time_t) (ms / 1000), (suseconds_t) (ms % 1000) * 1000 };
+
+    up->armed_ms = up->due_ms;
+    evtimer_add(&up->timer, &tv);
+}
+
+/*
+ * Timers are lazy: a connection's deadline moves on every request and every
+ * byte, but its timer is armed again only when the deadline comes earlier
+ * than the armed one.  When a timer fires early its handler arms it for the
+ * deadline as it stands: one heap operation per timeout, not per request.
+ */
 void
 lbd_http_up_timer(struct lbd_hup *up, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    int64_t now = lbd_http_loop_ms(up->w);
 
-    evtimer_del(&up->timer);
-    evtimer_add(&up->timer, &tv);
+    up->due_ms = now + ms;
+    if (up->armed_ms != 0 && up->armed_ms <= up->due_ms && evtimer_pending(&up->timer, NULL))
+        return;
+    up_arm(up, now);
 }
 
 static struct lbd_hidle *
@@ -107,15 +126,6 @@ up_free(struct lbd_hup *up)
     free(up);
 }
 
-/* An idle connection spoke (EOF, or bytes nobody asked for) or aged out. */
-static void
-on_idle_event(evutil_socket_t fd, short what, void *arg)
-{
-    struct lbd_hup *up = arg;
-
-    idle_unlink(up);
-    up_free(up);
-}
 
 static struct lbd_worker *
 tworker(const struct lbd_htxn *t)
@@ -165,12 +175,11 @@ lbd_http_up_release(struct lbd_htxn *t, int reuse)
         up->txn = NULL;
         if (reuse && up->connected && !up->eof && l != NULL && pc != NULL
             && l->n < (unsigned) pc->keepalive && !w->shutting_down) {
-            /* Idle: watched for the backend's close, aged by keepalive_timeout. */
+            /*
+             * Idle: watched for the backend's close (its read event stays as
+             * it is: no epoll_ctl between requests), aged by keepalive_timeout.
+             */
             lbd_http_up_write(up, 0);
-            lbd_http_up_read(up, 0);
-            event_del(&up->timer);
-            event_assign(&up->rev, w->base, up->fd, EV_READ | EV_PERSIST, on_idle_event, up);
-            event_assign(&up->timer, w->base, -1, 0, on_idle_event, up);
             lbd_http_up_read(up, 1);
             lbd_http_up_timer(up, pc->keepalive_timeout);
             up->next = l->head;
@@ -219,9 +228,6 @@ up_attach(struct lbd_htxn *t, struct lbd_hup *up)
 
     up->txn = t;
     t->up = up;
-    event_assign(&up->rev, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
-    event_assign(&up->wev, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
-    event_assign(&up->timer, w->base, -1, 0, on_up_timer, up);
     up->last_ms = lbd_http_loop_ms(w);
 }
 
@@ -237,9 +243,8 @@ idle_take(struct lbd_htxn *t, struct lbd_peer *peer)
     for (struct lbd_hup *up = l->head; up != NULL; up = up->next) {
         if (up->id != peer->key)
             continue;
+        /* Its read event and timer stay: lbd_http_backend_ready moves the deadline. */
         idle_unlink(up);
-        lbd_http_up_read(up, 0);
-        evtimer_del(&up->timer);
         up->reused = 1;
         return up;
     }
@@ -279,6 +284,10 @@ up_connect(struct lbd_htxn *t)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     up->w = tworker(t);
     up->fd = fd;
+    /* Assigned once: the handlers look at whether a request holds it. */
+    event_assign(&up->rev, up->w->base, fd, EV_READ | EV_PERSIST, on_up_read, up);
+    event_assign(&up->wev, up->w->base, fd, EV_WRITE | EV_PERSIST, on_up_write, up);
+    evtimer_assign(&up->timer, up->w->base, on_up_timer, up);
     up->slot = peer->slot;
     up->id = peer->key;
     up_attach(t, up);
@@ -492,11 +501,23 @@ lbd_http_retry(struct lbd_htxn *t, int err)
     connect_next(t);
 }
 
+/* An idle connection spoke (EOF, or bytes nobody asked for) or aged out. */
+static void
+idle_close(struct lbd_hup *up)
+{
+    idle_unlink(up);
+    up_free(up);
+}
+
 static void
 on_up_read(evutil_socket_t fd, short what, void *arg)
 {
     struct lbd_hup *up = arg;
 
+    if (up->txn == NULL) {
+        idle_close(up);
+        return;
+    }
     lbd_http_backend_readable(up->txn);
 }
 
@@ -522,7 +543,6 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     }
     up->connected = 1;
     lbd_http_up_write(up, 0);
-    evtimer_del(&up->timer);
     took = up_connected(t->peer, up);
     lbd_peer_success(t->peer, t->trial, lbd_mono_ms(), t->pool->name);
     t->trial = 0;
@@ -536,9 +556,20 @@ on_up_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct lbd_hup     *up = arg;
     struct lbd_htxn    *t = up->txn;
-    const struct lbd_http_conf *hc = &t->c->svc->conf->http;
+    const struct lbd_http_conf *hc;
     int64_t             now = lbd_http_loop_ms(up->w), limit;
 
+    up->armed_ms = 0;
+    if (now < up->due_ms) {
+        /* Fired for a deadline since moved later. */
+        up_arm(up, now);
+        return;
+    }
+    if (t == NULL) {
+        idle_close(up);
+        return;
+    }
+    hc = &t->c->svc->conf->http;
     if (!up->connected) {
         char what_text[64];
 

@@ -617,7 +617,7 @@ pool_http_settings(void **state)
     struct lbd_conf *conf = load_ok(SERVICES POOLS);
 
     /* defaults */
-    assert_int_equal(conf->pools[0].keepalive, 32);
+    assert_int_equal(conf->pools[0].keepalive, 1024);
     assert_int_equal(conf->pools[0].keepalive_timeout, 60000);
     assert_null(conf->pools[0].sticky_cookie);
     assert_int_equal(conf->pools[0].hash_key, LBD_HASH_KEY_IP);
