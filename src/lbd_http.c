@@ -26,6 +26,7 @@
  * or a timer, and a client that stalls holds at most its buffers.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,36 +79,58 @@ bufcap(const struct lbd_hclient *c)
     return (uint32_t) cworker(c)->cycle->conf->proxy_buffer_size;
 }
 
+static void on_client_event(evutil_socket_t fd, short what, void *arg);
+static void on_client_timer(struct lbd_tnode *n);
+
+/*
+ * One event per client for both directions (a struct event is 128 bytes,
+ * and an idle client should cost little): reading is on for nearly all of
+ * its life, writing only while the socket is full.  A change is an
+ * event_del and an event_add in the same loop turn, which the epoll
+ * changelist makes one epoll_ctl.
+ */
+static void
+client_watch(struct lbd_hclient *c, unsigned reading, unsigned writing)
+{
+    short want = (short) ((reading ? EV_READ : 0) | (writing ? EV_WRITE : 0));
+
+    if (reading == c->reading && writing == c->writing)
+        return;
+    if (c->reading || c->writing)
+        event_del(&c->ev);
+    c->reading = reading;
+    c->writing = writing;
+    if (want != 0) {
+        event_assign(&c->ev, cworker(c)->base, c->fd, want | EV_PERSIST, on_client_event, c);
+        event_add(&c->ev, NULL);
+    }
+}
+
 static void
 client_read(struct lbd_hclient *c, int on)
 {
-    if ((unsigned) on == c->reading)
-        return;
-    if (on)
-        event_add(&c->rev, NULL);
-    else
-        event_del(&c->rev);
-    c->reading = on ? 1 : 0;
+    client_watch(c, on ? 1 : 0, c->writing);
 }
 
 static void
 client_write(struct lbd_hclient *c, int on)
 {
-    if ((unsigned) on == c->writing)
-        return;
-    if (on)
-        event_add(&c->wev, NULL);
-    else
-        event_del(&c->wev);
-    c->writing = on ? 1 : 0;
+    client_watch(c, c->reading, on ? 1 : 0);
 }
 
+/* c's timeout, ms from now (its list is ms's: lbd_timer.h). */
 static void
-timer_ms(struct event *ev, int ms)
+client_timer(struct lbd_hclient *c, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    lbd_timer_set(&cworker(c)->timers, &c->timer, ms, on_client_timer);
+}
 
-    evtimer_add(ev, &tv);
+/* c's timeout of ms, running since `since` (loop time, lbd_http_loop_ms). */
+static void
+client_timer_since(struct lbd_hclient *c, int64_t since, int ms)
+{
+    lbd_timer_set_in(&cworker(c)->timers, &c->timer,
+                     (int) (since + ms - lbd_http_loop_ms(cworker(c))), ms, on_client_timer);
 }
 
 /* c->in back to the free list when it holds nothing (offsets restart at 0). */
@@ -479,8 +502,7 @@ request_start(struct lbd_hclient *c, struct lbd_htxn *t, size_t hl)
         return;
     if (c->in->start == c->in->end)
         in_release(c);
-    evtimer_del(&c->timer);
-    timer_ms(&c->timer, hconf(c)->body_timeout);
+    client_timer(c, hconf(c)->body_timeout);
     lbd_http_connect(t);
 }
 
@@ -500,8 +522,7 @@ client_parse(struct lbd_hclient *c)
         if (c->head_ms == 0) {
             /* The first byte of a head: header_timeout runs from here. */
             c->head_ms = lbd_http_loop_ms(cworker(c));
-            evtimer_del(&c->timer);
-            timer_ms(&c->timer, hconf(c)->header_timeout);
+            client_timer(c, hconf(c)->header_timeout);
         }
         client_update_read(c);
         return;
@@ -555,9 +576,9 @@ client_eof(struct lbd_hclient *c)
 }
 
 static void
-on_client_read(evutil_socket_t fd, short what, void *arg)
+client_readable(struct lbd_hclient *c)
 {
-    struct lbd_hclient *c = arg;
+    int                 fd = c->fd;
     struct lbd_worker  *w = cworker(c);
     struct lbd_htxn    *t = c->txn;
     uint32_t            room;
@@ -686,11 +707,6 @@ client_flush(struct lbd_hclient *c)
         client_close(c);
 }
 
-static void
-on_client_write(evutil_socket_t fd, short what, void *arg)
-{
-    client_flush(arg);
-}
 
 /* Every byte of the response is written: the request is over. */
 static void
@@ -716,9 +732,8 @@ txn_finish(struct lbd_htxn *t)
         client_close(c);
         return;
     }
-    evtimer_del(&c->timer);
     c->head_ms = 0;
-    timer_ms(&c->timer, hconf(c)->keepalive_timeout);
+    client_timer(c, hconf(c)->keepalive_timeout);
     client_update_read(c);
     /* A pipelined request may be waiting already (this may end c). */
     if (c->in != NULL && c->in->start < c->in->end)
@@ -882,8 +897,7 @@ resp_advance(struct lbd_htxn *t)
         if (t->tunnel) {
             /* Both ways raw from here: what the client sent after its head too. */
             t->req_done = 0;
-            evtimer_del(&c->timer);
-            timer_ms(&c->timer, c->svc->conf->idle_timeout);
+            client_timer(c, c->svc->conf->idle_timeout);
             req_scan(t);
             if (lbd_http_backend_writable(t) == -1)
                 return;
@@ -1010,23 +1024,40 @@ lbd_http_backend_gone(struct lbd_htxn *t, int err)
 /* --- the client connection --- */
 
 static void
-on_linger_read(evutil_socket_t fd, short what, void *arg)
+linger_read(struct lbd_hclient *c)
 {
-    struct lbd_hclient *c = arg;
-    char                sink[4096];
-    ssize_t             n;
+    char    sink[4096];
+    ssize_t n;
 
     do {
-        n = recv(fd, sink, sizeof(sink), 0);
+        n = recv(c->fd, sink, sizeof(sink), 0);
     } while (n == -1 && errno == EINTR);
     if (n == 0 || (n == -1 && errno != EAGAIN))
         client_close(c);
 }
 
+/*
+ * The client's socket is ready.  One direction per call (either may end c):
+ * a level-triggered event that is still ready comes again next turn.
+ */
 static void
-on_client_timer(evutil_socket_t fd, short what, void *arg)
+on_client_event(evutil_socket_t fd, short what, void *arg)
 {
     struct lbd_hclient *c = arg;
+
+    (void) fd;
+    if (c->lingering)
+        linger_read(c);
+    else if (what & EV_WRITE)
+        client_flush(c);
+    else
+        client_readable(c);
+}
+
+static void
+on_client_timer(struct lbd_tnode *n)
+{
+    struct lbd_hclient *c = (struct lbd_hclient *) ((char *) n - offsetof(struct lbd_hclient, timer));
     struct lbd_htxn    *t = c->txn;
     int64_t             now = lbd_http_loop_ms(cworker(c));
 
@@ -1057,11 +1088,11 @@ on_client_timer(evutil_socket_t fd, short what, void *arg)
             client_abort(c);
             return;
         }
-        timer_ms(&c->timer, (int) (last + idle - now));
+        client_timer_since(c, last, (int) idle);
         return;
     }
     if (now - c->last_ms < hconf(c)->body_timeout) {
-        timer_ms(&c->timer, (int) (c->last_ms + hconf(c)->body_timeout - now));
+        client_timer_since(c, c->last_ms, hconf(c)->body_timeout);
         return;
     }
     /* The client made no progress for body_timeout: which side is it stalling? */
@@ -1074,7 +1105,7 @@ on_client_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* Waiting on the backend: its own timer decides. */
-    timer_ms(&c->timer, hconf(c)->body_timeout);
+    client_timer(c, hconf(c)->body_timeout);
 }
 
 static void
@@ -1086,9 +1117,8 @@ client_close(struct lbd_hclient *c)
         client_abort(c);
         return;
     }
-    client_read(c, 0);
-    client_write(c, 0);
-    evtimer_del(&c->timer);
+    client_watch(c, 0, 0);
+    lbd_timer_cancel(&c->timer);
     /*
      * Unread bytes would make close() send a reset that can destroy the
      * answer still in flight (a 400 to a client that went on sending): let
@@ -1098,14 +1128,11 @@ client_close(struct lbd_hclient *c)
         c->lingering = 1;
         c->shut = 1;
         shutdown(c->fd, SHUT_WR);
-        event_assign(&c->rev, w->base, c->fd, EV_READ | EV_PERSIST, on_linger_read, c);
-        client_read(c, 1);
-        timer_ms(&c->timer, LBD_HTTP_LINGER_MS);
+        client_read(c, 1);             /* on_client_event drains while lingering */
+        client_timer(c, LBD_HTTP_LINGER_MS);
         c->eof = 1;          /* the next client_close closes */
         return;
     }
-    if (c->reading)
-        event_del(&c->rev);
     close(c->fd);
     if (c->in != NULL)
         lbd_buf_put(w, c->in);
@@ -1143,16 +1170,13 @@ lbd_http_start(struct lbd_service *svc, int fd, const struct sockaddr *sa, sockl
     memcpy(&c->addr, sa, salen);
     c->addrlen = salen;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_client_read, c);
-    event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_client_write, c);
-    evtimer_assign(&c->timer, w->base, on_client_timer, c);
     c->next = w->hclients;
     if (w->hclients)
         w->hclients->prev = c;
     w->hclients = c;
     c->last_ms = lbd_http_loop_ms(w);
     /* The first request's head must start within header_timeout too. */
-    timer_ms(&c->timer, svc->conf->http.header_timeout);
+    client_timer(c, svc->conf->http.header_timeout);
     client_read(c, 1);
 }
 

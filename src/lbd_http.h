@@ -52,16 +52,17 @@ struct lbd_hclient {
     struct lbd_hclient *prev, *next;     /* the worker's clients */
     struct lbd_service *svc;
     int                 fd;
-    struct event        rev, wev, timer;
+    struct event        ev;              /* reading, writing or both (reading, writing) */
+    struct lbd_tnode    timer;           /* header, body, keepalive or linger timeout */
     struct lbd_buf     *in;              /* read from the client, not yet forwarded */
     struct lbd_buf     *out;             /* heads and lbd's responses for the client */
     struct lbd_buf     *rbuf;            /* the response body, read from the backend */
     uint32_t            rready;          /* rbuf: [start, rready) may go to the client */
+    unsigned            requests;        /* served on this connection */
     size_t              scanned;         /* lbd_http_head_end's cursor in `in` */
     struct lbd_htxn    *txn;             /* the request in flight, or NULL */
     int64_t             last_ms;         /* last progress, loop time */
     int64_t             head_ms;         /* first byte of the current head, or 0 */
-    unsigned            requests;        /* served on this connection */
     unsigned            reading:1;
     unsigned            writing:1;
     unsigned            eof:1;           /* read EOF from the client */
@@ -146,6 +147,8 @@ struct lbd_hup {
     unsigned            shut:1;          /* shutdown(SHUT_WR) done (tunnel) */
     unsigned            eof:1;
     int64_t             last_ms;         /* last byte either way, loop time */
+    int64_t             due_ms;          /* the current timeout's deadline, loop time */
+    int64_t             armed_ms;        /* the timer fires then (0: not armed) */
     int64_t             connect_us;      /* when its connect started (strategies' latency) */
 };
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "lbd_log.h"
 #include "lbd_timer.h"
@@ -19,12 +20,12 @@ struct lbd_tqueue {
 };
 
 int64_t
-lbd_timers_now(const struct lbd_timers *ts)
+lbd_timers_now(void)
 {
-    struct timeval tv;
+    struct timespec t;
 
-    event_base_gettimeofday_cached(ts->base, &tv);
-    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void
@@ -57,7 +58,7 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct lbd_timers *ts = arg;
-    int64_t            now = lbd_timers_now(ts);
+    int64_t            now = lbd_timers_now();
 
     (void) fd;
     (void) what;
@@ -128,10 +129,10 @@ queue_for(struct lbd_timers *ts, int ms, lbd_timer_fn fn)
 }
 
 int
-lbd_timer_set_at(struct lbd_timers *ts, struct lbd_tnode *n, int64_t due, int ms,
-                 lbd_timer_fn fn)
+lbd_timer_set_in(struct lbd_timers *ts, struct lbd_tnode *n, int in, int ms, lbd_timer_fn fn)
 {
     struct lbd_tqueue *q = queue_for(ts, ms, fn);
+    int64_t            now = lbd_timers_now(), due = now + (in > 0 ? in : 0);
     struct lbd_tnode  *at;
 
     lbd_timer_cancel(n);
@@ -139,7 +140,7 @@ lbd_timer_set_at(struct lbd_timers *ts, struct lbd_tnode *n, int64_t due, int ms
         lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no memory for a timeout list");
         return -1;
     }
-    /* After the last one due no later: the tail itself, but for an early deadline. */
+    /* After the last one due no later: the tail itself, but for a shorter wait. */
     for (at = q->head.prev; at != &q->head && at->due_ms > due; at = at->prev)
         ;
     n->due_ms = due;
@@ -148,14 +149,14 @@ lbd_timer_set_at(struct lbd_timers *ts, struct lbd_tnode *n, int64_t due, int ms
     at->next->prev = n;
     at->next = n;
     if (ts->armed_ms == 0 || due < ts->armed_ms)
-        arm(ts, due, lbd_timers_now(ts));
+        arm(ts, due, now);
     return 0;
 }
 
 int
 lbd_timer_set(struct lbd_timers *ts, struct lbd_tnode *n, int ms, lbd_timer_fn fn)
 {
-    return lbd_timer_set_at(ts, n, lbd_timers_now(ts) + ms, ms, fn);
+    return lbd_timer_set_in(ts, n, ms, ms, fn);
 }
 
 void

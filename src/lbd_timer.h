@@ -6,17 +6,15 @@
  * all.  A timeout set now for d ms ends after every one already on d's list,
  * so appending keeps each list in deadline order: setting, moving and
  * cancelling a timeout are a few pointer writes, and the libevent timer is
- * armed again only when the earliest deadline moves earlier.  (Loop time
- * follows the wall clock's steps; a deadline set after one is still put in
- * order, only later than asked when the clock went back.)
+ * armed again only when the earliest deadline moves earlier.
  *
  * What a connection carries is a struct lbd_tnode, 24 bytes, where a
  * libevent timer is a 128-byte struct event with a place in a heap: at a
  * hundred thousand idle keepalive clients the difference is 10 MB, and the
  * heap's O(log n) per request becomes O(1).
  *
- * Loop time in ms (lbd_timers_now), the granularity of every deadline.
- * Everything here belongs to one worker's loop.
+ * Deadlines are CLOCK_MONOTONIC ms (lbd_timers_now): wall clock steps move
+ * none.  Everything here belongs to one worker's loop.
  */
 #ifndef LBD_TIMER_H
 #define LBD_TIMER_H
@@ -50,8 +48,8 @@ int lbd_timers_init(struct lbd_timers *ts, struct event_base *base);
 /* Free the lists (the nodes are their owners') and the event. */
 void lbd_timers_free(struct lbd_timers *ts);
 
-/* Loop time in ms, cached for this loop iteration. */
-int64_t lbd_timers_now(const struct lbd_timers *ts);
+/* CLOCK_MONOTONIC in ms. */
+int64_t lbd_timers_now(void);
 
 /*
  * n expires ms from now and then fn(n) runs; whatever it was set for
@@ -61,12 +59,12 @@ int64_t lbd_timers_now(const struct lbd_timers *ts);
 int lbd_timer_set(struct lbd_timers *ts, struct lbd_tnode *n, int ms, lbd_timer_fn fn);
 
 /*
- * n expires at loop time due (at most ms from now) on ms's list: for a
- * timeout that runs from an earlier moment (the last byte that moved).
- * Costs a step per node on that list due later than n; lbd_timer_set's
- * deadlines are the latest, and cost none.  0 or -1, as lbd_timer_set.
+ * n expires `in` ms from now (in <= ms), on ms's list: for a timeout of ms
+ * that started earlier (at the last byte that moved).  Costs a step per
+ * node on that list due later than n; lbd_timer_set's deadlines are the
+ * latest, and cost none.  0 or -1, as lbd_timer_set.
  */
-int lbd_timer_set_at(struct lbd_timers *ts, struct lbd_tnode *n, int64_t due, int ms,
+int lbd_timer_set_in(struct lbd_timers *ts, struct lbd_tnode *n, int in, int ms,
                      lbd_timer_fn fn);
 
 /* n no longer expires (nothing when it was not set). */

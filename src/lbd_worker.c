@@ -552,6 +552,10 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
         exit(2);
     }
 
+    if (lbd_timers_init(&w.timers, w.base) == -1) {
+        lbd_log(LBD_LOG_CRIT, "worker %u: cannot set up its timers", slot);
+        exit(2);
+    }
     lbd_snapshot_set_slot(wslot);
     lbd_stats_set_worker(wslot);
     w.accept_timer = evtimer_new(w.base, accept_resume, &w);
@@ -605,6 +609,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     w.shutting_down = 1;
     lbd_proxy_close_all(&w);
     lbd_http_close_all(&w);
+    lbd_timers_free(&w.timers);
     lbd_alog_close_all();
     lbd_proxy_free_buffers(&w);
     free(w.hhead);

@@ -11,6 +11,7 @@
 #include "lbd_core.h"
 
 #include "lbd_registry.h"
+#include "lbd_timer.h"
 
 /*
  * The pools a worker balances over, built from one registry generation read
@@ -114,6 +115,7 @@ struct lbd_worker {
 
     /* HTTP services (lbd_http*.c). */
     struct lbd_hclient  *hclients;       /* every open HTTP client connection */
+    struct lbd_timers    timers;         /* HTTP clients' timeouts */
     struct lbd_hidle    *hidle;          /* idle backend connections, per shm slot */
     struct lbd_htxn     *free_txns;      /* recycled requests */
     unsigned             nfree_txns;
