@@ -20,7 +20,7 @@ struct lbd_buf {
 /* An empty buffer (start = end = 0), or NULL when out of memory. */
 struct lbd_buf *lbd_buf_get(struct lbd_worker *w);
 
-/* Give buf back: to the free list (at most 256 kept) or to malloc. */
+/* Give buf back: to the free list (at most 1,024 kept) or to malloc. */
 void lbd_buf_put(struct lbd_worker *w, struct lbd_buf *buf);
 
 #endif /* LBD_BUF_H */

@@ -41,7 +41,7 @@
 #include "lbd_shm.h"
 
 /* Requests kept on a worker's free list at most; the rest go back to malloc. */
-#define LBD_HTTP_FREE_TXNS 256
+#define LBD_HTTP_FREE_TXNS 1024
 
 /* How long a client may keep sending after lbd answered and closed: lingering. */
 #define LBD_HTTP_LINGER_MS 2000

@@ -35,8 +35,15 @@
 #include "lbd_stats.h"
 #include "lbd_worker.h"
 
-/* Buffers kept on a worker's free list at most; the rest go back to malloc. */
-#define LBD_FREE_BUFS_MAX 256
+/*
+ * Buffers kept on a worker's free list at most; the rest go back to malloc.
+ * An HTTP request in flight holds two or three (the head kept for a retry,
+ * the response and its head), so 1,024 serve a few hundred requests in
+ * flight without a malloc each: at 1,000 clients a cap of 256 put glibc's
+ * malloc and free at 1.2% of a worker's cycles.  Only the pages a buffer
+ * touched are resident: 1,024 buffers that carried small requests are 4 MB.
+ */
+#define LBD_FREE_BUFS_MAX 1024
 
 union lbd_sockaddr {
     struct sockaddr     sa;
