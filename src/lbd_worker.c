@@ -430,7 +430,7 @@ setup_services(struct lbd_worker *w)
 
         svc->conf = &conf->services[i];
         svc->worker = w;
-        svc->fd = w->cycle->listeners[i].fd;
+        svc->fd = lbd_listener_fd(&w->cycle->listeners[i], w->slot);
         event_assign(&svc->ev, w->base, svc->fd, EV_READ | EV_PERSIST, on_accept, svc);
         /* Common timeouts: O(1) timer adds for the many equal durations. */
         ms_to_tv(svc->conf->connect_timeout, &tv);
@@ -529,6 +529,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     int                code = 1;
 
     lbd_proc_title("lbd: worker process");
+    lbd_listeners_keep_slot(cycle, slot);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
 
@@ -581,7 +582,8 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
         evtimer_add(w.gen_timer, &tv);
     }
     if (cycle->conf->admin.enabled
-        && lbd_admin_start(&w, cycle->listeners[cycle->conf->nservices].fd) == -1) {
+        && lbd_admin_start(&w, lbd_listener_fd(&cycle->listeners[cycle->conf->nservices],
+                                                slot)) == -1) {
         lbd_log(LBD_LOG_CRIT, "worker %u: cannot serve the admin port", slot);
         exit(2);
     }
