@@ -166,15 +166,16 @@ lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old)
         for (unsigned k = take[i].n; k < ls[i].nfds; k++)
             if ((ls[i].fds[k] = bind_one(&ls[i].addr, backlog, ls[i].reuseport)) == -1)
                 goto failed;
+    }
+
+    /* Everything bound: only now take the moved sockets away from old. */
+    for (unsigned i = 0; i < n; i++) {
+        for (unsigned k = 0; k < take[i].n; k++)
+            take[i].from->fds[k] = -1;
         if (ls[i].reuseport)
             lbd_log(LBD_LOG_NOTICE, "service \"%s\" listens on %s with reuseport: %u sockets, "
                     "one per worker", conf->services[i].name, ls[i].addr.text, ls[i].nfds);
     }
-
-    /* Everything bound: only now take the moved sockets away from old. */
-    for (unsigned i = 0; i < n; i++)
-        for (unsigned k = 0; k < take[i].n; k++)
-            take[i].from->fds[k] = -1;
     free(take);
     cycle->listeners = ls;
     cycle->nlisteners = n;
