@@ -834,6 +834,28 @@ h_pid_exists(pid_t pid)
     return proc_stat(pid, &ppid, &st) == 0;
 }
 
+static int
+is_stopped(void *arg)
+{
+    pid_t ppid;
+    char  st;
+
+    return proc_stat(*(pid_t *) arg, &ppid, &st) == 0 && st == 'T';
+}
+
+int
+h_stop(pid_t pid, int timeout_ms)
+{
+    if (kill(pid, SIGSTOP) == -1) {
+        say("kill(%d, SIGSTOP): %s", (int) pid, strerror(errno));
+        return -1;
+    }
+    if (h_wait(is_stopped, &pid, timeout_ms) == 0)
+        return 0;
+    say("process %d not stopped %d ms after SIGSTOP", (int) pid, timeout_ms);
+    return -1;
+}
+
 int
 h_children(pid_t parent, pid_t *out, int max)
 {

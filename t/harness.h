@@ -181,6 +181,12 @@ int h_pid_alive(pid_t pid);
 /* 1 when /proc/pid exists at all, zombies included. */
 int h_pid_exists(pid_t pid);
 
+/*
+ * SIGSTOP pid and wait until it is stopped (state T in /proc/pid/stat): from
+ * then on it runs nothing (SIGSTOP alone is asynchronous).  0 or -1.
+ */
+int h_stop(pid_t pid, int timeout_ms);
+
 /* The children of ppid that are not zombies, at most max into out.  Returns the count. */
 int h_children(pid_t ppid, pid_t *out, int max);
 

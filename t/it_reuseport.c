@@ -127,34 +127,68 @@ listeners(int p, unsigned long *inodes, int n)
         }
 }
 
-/*
- * The sockets are the master's, and each worker holds exactly one of them,
- * each a different one (the reuseport contract); n workers, n sockets.
- */
-static void
-assert_one_socket_per_worker(int p, int n)
-{
-    unsigned long in[MAX_SOCKS];
-    pid_t         w[MAX_SOCKS];
-    int           owner[MAX_SOCKS] = { 0 };
+struct sockets_arg {
+    int  port;
+    int  n;
+    char why[160];              /* what was wrong the last time */
+};
 
-    listeners(p, in, n);
-    assert_int_equal(h_lbd_workers(&lbd, w, MAX_SOCKS), n);
-    for (int i = 0; i < n; i++)
-        assert_true(holds(lbd.pid, in[i]));
-    for (int k = 0; k < n; k++) {
+/*
+ * n sockets listen on the port, all the master's, n workers, and each
+ * worker holds exactly one of the sockets, each a different one.
+ */
+static int
+one_socket_each(void *arg)
+{
+    struct sockets_arg *a = arg;
+    unsigned long       in[MAX_SOCKS];
+    pid_t               w[MAX_SOCKS];
+    int                 owner[MAX_SOCKS] = { 0 }, nw;
+
+    if (h_port_listeners(a->port, in, MAX_SOCKS) != a->n) {
+        snprintf(a->why, sizeof(a->why), "%d sockets listen on port %d, want %d",
+                 h_port_listeners(a->port, NULL, 0), a->port, a->n);
+        return 0;
+    }
+    if ((nw = h_lbd_workers(&lbd, w, MAX_SOCKS)) != a->n) {
+        snprintf(a->why, sizeof(a->why), "%d workers, want %d", nw, a->n);
+        return 0;
+    }
+    for (int i = 0; i < a->n; i++)
+        if (!holds(lbd.pid, in[i])) {
+            snprintf(a->why, sizeof(a->why), "the master does not hold socket %lu", in[i]);
+            return 0;
+        }
+    for (int k = 0; k < a->n; k++) {
         int mine = 0;
 
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < a->n; i++)
             if (holds(w[k], in[i])) {
                 mine++;
                 owner[i]++;
             }
-        if (mine != 1)
-            fail_msg("worker %d holds %d of the %d sockets on port %d", (int) w[k], mine, n, p);
+        if (mine != 1) {
+            snprintf(a->why, sizeof(a->why), "worker %d holds %d of the %d sockets on port %d",
+                     (int) w[k], mine, a->n, a->port);
+            return 0;
+        }
     }
-    for (int i = 0; i < n; i++)
-        assert_int_equal(owner[i], 1);
+    for (int i = 0; i < a->n; i++)
+        if (owner[i] != 1) {
+            snprintf(a->why, sizeof(a->why), "%d workers hold socket %lu", owner[i], in[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* one_socket_each, within 5 s (a worker just forked holds every socket a moment). */
+static void
+assert_one_socket_per_worker(int p, int n)
+{
+    struct sockets_arg a = { .port = p, .n = n };
+
+    if (h_wait(one_socket_each, &a, 5000) == -1)
+        fail_msg("%s", a.why);
 }
 
 /* The worker holding the socket with inode, or -1. */
@@ -358,14 +392,14 @@ reload_and_wait(const char *what)
     }
 }
 
-/* SIGSTOP (or SIGCONT) every worker; their pids into w.  The count. */
+/* Stop every worker (they accept nothing until SIGCONT); their pids into w.  The count. */
 static int
-signal_workers(int signo, pid_t *w)
+stop_workers(pid_t *w)
 {
     int n = h_lbd_workers(&lbd, w, MAX_SOCKS);
 
     for (int i = 0; i < n; i++)
-        assert_int_equal(kill(w[i], signo), 0);
+        assert_int_equal(h_stop(w[i], 5000), 0);
     return n;
 }
 
@@ -380,7 +414,7 @@ reload_with_queue(void)
     pid_t old[MAX_SOCKS];
     int   fds[QUEUED], n;
 
-    n = signal_workers(SIGSTOP, old);
+    n = stop_workers(old);
     open_n(port, 0, "NAME\n", fds, QUEUED);
     reload_and_wait("old workers finishing");
     for (int i = 0; i < n; i++)
@@ -469,7 +503,7 @@ respawn_inherits_socket(void **state)
     assert_true(a.killed > 0);
 
     /* Queue on every socket, the killed worker's included. */
-    n = signal_workers(SIGSTOP, w);
+    n = stop_workers(w);
     open_n(port, 0, "NAME\n", fds, QUEUED);
     assert_int_equal(kill(a.killed, SIGKILL), 0);
     for (int i = 0; i < n; i++)
