@@ -4,6 +4,7 @@
 #ifndef LBD_CORE_H
 #define LBD_CORE_H
 
+#include <assert.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -28,7 +29,8 @@ struct lbd_listener {
 static inline int
 lbd_listener_fd(const struct lbd_listener *ls, unsigned slot)
 {
-    return ls->reuseport && slot < ls->nfds ? ls->fds[slot] : ls->fds[0];
+    assert(!ls->reuseport || slot < ls->nfds);
+    return ls->reuseport ? ls->fds[slot] : ls->fds[0];
 }
 
 /* Listeners a conf asks for: one per service, then the admin port. */
