@@ -1039,6 +1039,14 @@ service_backlog(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_int(cx, s, 1, 65535, &svc->backlog);
 }
 
+static int
+service_reuseport(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_service_conf *svc = obj;
+
+    return conf_bool(cx, s, &svc->reuseport);
+}
+
 /* 0 until conf_finish: timeouts{} may come later in the file. */
 static int
 service_connect_timeout(struct conf_ctx *cx, const config_setting_t *s, void *obj)
@@ -1311,6 +1319,7 @@ static const struct conf_key service_keys[] = {
     { "mode",            0, service_mode },
     { "pool",            1, service_pool },
     { "backlog",         0, service_backlog },
+    { "reuseport",       0, service_reuseport },
     { "connect_timeout", 0, service_connect_timeout },
     { "idle_timeout",    0, service_idle_timeout },
     { "http",            0, service_http },

@@ -138,6 +138,8 @@ struct lbd_service_conf {
     char            *pool_name;
     unsigned         pool;             /* index into conf->pools */
     int              backlog;          /* listen(2) backlog, default 511 */
+    int              reuseport;        /* one SO_REUSEPORT socket per worker, default 0
+                                          (one socket all workers share) */
     int              connect_timeout;  /* ms; default conf->connect_timeout */
     int              idle_timeout;     /* ms; default conf->idle_timeout (http: tunnels) */
     struct lbd_http_conf http;         /* mode http */

@@ -4,17 +4,34 @@
 #ifndef LBD_CORE_H
 #define LBD_CORE_H
 
+#include <assert.h>
 #include <signal.h>
 #include <sys/types.h>
 
 #include "lbd.h"
 #include "lbd_conf.h"
 
-/* A listening socket, bound by the master and inherited by workers. */
+/*
+ * A listening address, bound by the master and inherited by workers: one
+ * socket that every worker accepts on, or with reuseport one socket per
+ * worker slot (fds[k] is slot k's), each bound with SO_REUSEPORT so that the
+ * kernel spreads new connections over them.  The master keeps every socket
+ * open, so a worker that dies leaves its queue to its respawned successor.
+ */
 struct lbd_listener {
     struct lbd_addr addr;
-    int             fd;
+    int             reuseport;
+    unsigned        nfds;       /* 1, or worker_processes with reuseport */
+    int            *fds;        /* -1: closed, or moved to a newer cycle */
 };
+
+/* The socket worker slot accepts on for ls (-1 when closed).  Any process. */
+static inline int
+lbd_listener_fd(const struct lbd_listener *ls, unsigned slot)
+{
+    assert(!ls->reuseport || slot < ls->nfds);
+    return ls->reuseport ? ls->fds[slot] : ls->fds[0];
+}
 
 /* Listeners a conf asks for: one per service, then the admin port. */
 static inline unsigned
@@ -98,21 +115,35 @@ int lbd_proc_state_dir(const struct lbd_conf *conf);
 int  lbd_proc_as_user(const struct lbd_conf *conf);
 void lbd_proc_as_root(void);
 
-/* --- lbd_listen.c (master only) --- */
+/* --- lbd_listen.c (master only unless said) --- */
 
 /*
- * Make the listeners for conf.  A socket of old (may be NULL) whose address
- * is still wanted is moved over (its fd set to -1 in old); the others are
- * bound anew.  Returns 0, or -1 when a bind fails (logged, nothing leaked,
- * old untouched).
+ * Make the listeners for conf.  The sockets of old (may be NULL) at an
+ * address that is still wanted are moved over (their fds set to -1 in old):
+ * as many as the new listener needs, the first ones first, so that worker k
+ * of the new cycle accepts where worker k of the old one did; only the
+ * missing ones are bound.  A socket that was shared and becomes worker 0's
+ * gets SO_REUSEPORT on the fly; one that was worker 0's and becomes shared
+ * keeps it.  Returns 0, or -1 when a bind fails (logged, nothing leaked,
+ * old as it was).
  */
 int lbd_listeners_open(struct lbd_cycle *cycle, struct lbd_cycle *old);
 
-/* Does cycle listen on exactly the addresses conf asks for, in order? */
+/* Does cycle listen on exactly the sockets conf asks for, in order? */
 int lbd_listeners_same(const struct lbd_cycle *cycle, const struct lbd_conf *conf);
 
-/* Close every listener of cycle that is still open. */
+/* Close every listener socket of cycle that is still open. */
 void lbd_listeners_close(struct lbd_cycle *cycle);
+
+/* Close what is open and free cycle's listeners (cycle->listeners becomes NULL). */
+void lbd_listeners_free(struct lbd_cycle *cycle);
+
+/*
+ * In worker slot, right after the fork: close the reuseport sockets of the
+ * other slots, which this worker never accepts on, so that it holds no more
+ * descriptors than with shared sockets (LBD_FD_RESERVE).  Worker only.
+ */
+void lbd_listeners_keep_slot(struct lbd_cycle *cycle, unsigned slot);
 
 /* --- lbd_master.c --- */
 

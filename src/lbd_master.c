@@ -568,7 +568,7 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
         const struct lbd_service_conf *x = &a->services[i], *y = &b->services[i];
 
         if (strcmp(x->name, y->name) != 0 || strcmp(x->pool_name, y->pool_name) != 0
-            || x->mode != y->mode || x->backlog != y->backlog
+            || x->mode != y->mode || x->backlog != y->backlog || x->reuseport != y->reuseport
             || x->connect_timeout != y->connect_timeout || x->idle_timeout != y->idle_timeout
             /* Workers open their access logs once, at start: compared there too. */
             || !http_same(&x->http, &y->http))
@@ -713,9 +713,12 @@ reload(struct lbd_cycle *cycle, const struct lbd_options *opt)
             && !children[i].retiring)
             children[i].generation = next.generation;   /* it carries on */
 
-    /* Sockets the new cycle did not take over close now; the rest moved. */
-    lbd_listeners_close(cycle);
-    free(cycle->listeners);
+    /*
+     * Sockets the new cycle did not take over close now; the rest moved.
+     * An old worker holds its own copies until it stops (a surplus
+     * reuseport socket's queue is its to take: lbd_listen.c).
+     */
+    lbd_listeners_free(cycle);
     lbd_conf_free(cycle->conf);
     *cycle = next;
 
@@ -857,8 +860,7 @@ lbd_master_run(struct lbd_cycle *cycle, const struct lbd_options *opt)
     if (unlink(cycle->conf->pid_file) == -1 && errno != ENOENT)
         lbd_log_err(LBD_LOG_WARN, errno, "unlink() \"%s\" failed", cycle->conf->pid_file);
     lbd_log(LBD_LOG_NOTICE, "exiting");
-    lbd_listeners_close(cycle);
-    free(cycle->listeners);
+    lbd_listeners_free(cycle);
     lbd_conf_free(cycle->conf);
     free(children);
     return 0;

@@ -196,7 +196,9 @@ refuse(const struct lbd_service *svc, int fd)
  * is full, nothing would ever take them, so every LBD_SHED_MS this one
  * takes what waits and refuses it (refuse()): a client is served or told
  * no within about LBD_SHED_MS, never left hanging, and the worker does not
- * spin.  Worker loop.
+ * spin.  A reuseport socket is this worker's alone, so nobody else would
+ * take its queue: what waits there is refused whether or not other
+ * workers have room.  Worker loop.
  */
 static void
 on_shed(evutil_socket_t unused, short what, void *arg)
@@ -204,23 +206,23 @@ on_shed(evutil_socket_t unused, short what, void *arg)
     struct lbd_worker *w = arg;
     struct timeval     tv;
     int64_t            now;
+    int                all_full;
 
     if (w->accepting || w->shutting_down || w->nconns < w->max_conns)
         return;
-    if (all_workers_full(w)) {
-        for (unsigned i = 0; i < w->nservices; i++) {
-            struct lbd_service *svc = &w->services[i];
-            int                 fd;
+    all_full = all_workers_full(w);
+    for (unsigned i = 0; i < w->nservices; i++) {
+        struct lbd_service *svc = &w->services[i];
+        int                 fd;
 
-            if (svc->fd == -1)
-                continue;
-            for (int k = 0; k < LBD_ACCEPT_BATCH; k++) {
-                fd = accept4(svc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd == -1)
-                    break;
-                refuse(svc, fd);
-                w->refused++;
-            }
+        if (svc->fd == -1 || (!all_full && !svc->conf->reuseport))
+            continue;
+        for (int k = 0; k < LBD_ACCEPT_BATCH; k++) {
+            fd = accept4(svc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd == -1)
+                break;
+            refuse(svc, fd);
+            w->refused++;
         }
     }
     now = lbd_mono_ms();
@@ -249,15 +251,18 @@ accept_full(struct lbd_worker *w)
     }
 }
 
-static void
-on_accept(evutil_socket_t lfd, short what, void *arg)
+/*
+ * Accept up to LBD_ACCEPT_BATCH connections on svc and start them.
+ * Returns 1 when it took a whole batch (more may wait), else 0: the queue
+ * is empty, the worker is full, or accept() failed.  Worker loop.
+ */
+static int
+accept_batch(struct lbd_service *svc)
 {
-    struct lbd_service *svc = arg;
     struct lbd_worker  *w = svc->worker;
     unsigned            limit = w->max_conns;
+    int                 lfd = svc->fd;
 
-    /* Route what arrives now with the newest committed registry. */
-    lbd_worker_refresh(w);
     for (int i = 0; i < LBD_ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t               len = sizeof(ss);
@@ -265,15 +270,16 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 
         if (w->nconns >= limit) {
             /* Full: leave the rest in the kernel's queue (or to other workers). */
-            accept_full(w);
-            return;
+            if (!w->shutting_down)
+                accept_full(w);
+            return 0;
         }
         fd = accept4(lfd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             switch (errno) {
             case EAGAIN:
             case ECONNABORTED:
-                return;
+                return 0;
             case EINTR:
                 continue;
             case EMFILE:
@@ -289,11 +295,11 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
                 lbd_worker_accept_enable(w, 0);
                 ms_to_tv(LBD_ACCEPT_PAUSE_MS, &tv);
                 evtimer_add(w->accept_timer, &tv);
-                return;
+                return 0;
             }
             default:
                 lbd_log_err(LBD_LOG_ERROR, errno, "accept() on %s failed", svc->conf->listen.text);
-                return;
+                return 0;
             }
         }
         w->nconns++;
@@ -307,6 +313,17 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
         else
             lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
     }
+    return 1;
+}
+
+static void
+on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct lbd_service *svc = arg;
+
+    /* Route what arrives now with the newest committed registry. */
+    lbd_worker_refresh(svc->worker);
+    accept_batch(svc);
 }
 
 void
@@ -327,7 +344,8 @@ lbd_worker_conn_closed(struct lbd_worker *w)
 void
 lbd_worker_maybe_exit(struct lbd_worker *w)
 {
-    if (w->shutting_down && w->nconns == 0 && w->admin_inflight == 0 && !w->admin_lingering)
+    if (w->shutting_down && !w->draining && w->nconns == 0 && w->admin_inflight == 0
+        && !w->admin_lingering)
         event_base_loopexit(w->base, NULL);
 }
 
@@ -360,14 +378,32 @@ graceful_stop(struct lbd_worker *w)
         return;
     lbd_worker_accept_enable(w, 0);
     w->shutting_down = 1;
+    /* Until the last queue is taken, a connection's end must not end the loop. */
+    w->draining = 1;
+    /* HTTP clients idle between requests go now; busy ones after their response. */
+    lbd_http_shutdown(w);
+    for (unsigned i = 0; i < w->nservices; i++) {
+        struct lbd_service *svc = &w->services[i];
+
+        if (svc->fd == -1)
+            continue;
+        /*
+         * A shared socket stays with the master and the other workers.  A
+         * reuseport socket may be closing for good (fewer workers, a stop):
+         * take what waits in its queue first, or the close would reset it.
+         * After lbd_http_shutdown, so that these clients get their one
+         * request answered ("Connection: close") instead of being closed
+         * idle.
+         */
+        if (svc->conf->reuseport)
+            while (accept_batch(svc))
+                ;
+        close(svc->fd);
+        svc->fd = -1;
+    }
+    w->draining = 0;
     evtimer_del(w->accept_timer);
     evtimer_del(w->shed_timer);
-    for (unsigned i = 0; i < w->nservices; i++) {
-        if (w->services[i].fd != -1) {
-            close(w->services[i].fd);
-            w->services[i].fd = -1;
-        }
-    }
     if (w->admin != NULL) {
         /*
          * An admin client may have connected just before the listener
@@ -381,8 +417,6 @@ graceful_stop(struct lbd_worker *w)
         if (w->admin_linger != NULL && evtimer_add(w->admin_linger, &tv) == 0)
             w->admin_lingering = 1;
     }
-    /* HTTP clients idle between requests go now; busy ones after their response. */
-    lbd_http_shutdown(w);
     lbd_log(LBD_LOG_INFO, "graceful stop: %u connections open", w->nconns);
     if (w->nconns == 0 && w->admin_inflight == 0 && !w->admin_lingering) {
         event_base_loopexit(w->base, NULL);
@@ -430,7 +464,7 @@ setup_services(struct lbd_worker *w)
 
         svc->conf = &conf->services[i];
         svc->worker = w;
-        svc->fd = w->cycle->listeners[i].fd;
+        svc->fd = lbd_listener_fd(&w->cycle->listeners[i], w->slot);
         event_assign(&svc->ev, w->base, svc->fd, EV_READ | EV_PERSIST, on_accept, svc);
         /* Common timeouts: O(1) timer adds for the many equal durations. */
         ms_to_tv(svc->conf->connect_timeout, &tv);
@@ -529,6 +563,7 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
     int                code = 1;
 
     lbd_proc_title("lbd: worker process");
+    lbd_listeners_keep_slot(cycle, slot);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
 
@@ -585,7 +620,8 @@ lbd_worker_run(struct lbd_cycle *cycle, unsigned slot, int wslot)
         evtimer_add(w.gen_timer, &tv);
     }
     if (cycle->conf->admin.enabled
-        && lbd_admin_start(&w, cycle->listeners[cycle->conf->nservices].fd) == -1) {
+        && lbd_admin_start(&w, lbd_listener_fd(&cycle->listeners[cycle->conf->nservices],
+                                                slot)) == -1) {
         lbd_log(LBD_LOG_CRIT, "worker %u: cannot serve the admin port", slot);
         exit(2);
     }

@@ -105,6 +105,8 @@ struct lbd_worker {
     int64_t              refused_logged; /* lbd_mono_ms() of the last such log line */
     unsigned             accepting:1;    /* listener events are added */
     unsigned             shutting_down:1;
+    unsigned             draining:1;     /* graceful stop under way (taking the last of
+                                            the queues): not the moment to exit */
 
     struct event        *accept_timer;   /* resumes accepts after EMFILE */
     struct event        *shed_timer;     /* at the limit: refuses what waits in the queue */

@@ -444,35 +444,46 @@ h_free_port(void)
     return -1;
 }
 
+/* LISTEN sockets on port in file (/proc/net/tcp{,6}); their inodes into inodes[n..max). */
 static int
-listening_in(const char *file, int port)
+listeners_in(const char *file, int port, unsigned long *inodes, int n, int max)
 {
     FILE *f = fopen(file, "r");
     char  line[512];
-    int   found = 0;
 
     if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        char     local[128];
-        unsigned st;
-        char    *colon;
+        return n;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char          local[128];
+        unsigned      st;
+        unsigned long inode;
+        char         *colon;
 
-        /* "  sl  local_address rem_address   st ..." */
-        if (sscanf(line, " %*s %127s %*s %x", local, &st) != 2)
+        /* "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode" */
+        if (sscanf(line, " %*s %127s %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &inode) != 3)
             continue;
         colon = strrchr(local, ':');
-        if (colon != NULL && st == 0x0A && strtol(colon + 1, NULL, 16) == port)
-            found = 1;
+        if (colon == NULL || st != 0x0A || strtol(colon + 1, NULL, 16) != port)
+            continue;
+        if (inodes != NULL && n < max)
+            inodes[n] = inode;
+        n++;
     }
     fclose(f);
-    return found;
+    return n;
+}
+
+int
+h_port_listeners(int port, unsigned long *inodes, int max)
+{
+    return listeners_in("/proc/net/tcp6", port, inodes,
+                        listeners_in("/proc/net/tcp", port, inodes, 0, max), max);
 }
 
 int
 h_port_listening(int port)
 {
-    return listening_in("/proc/net/tcp", port) || listening_in("/proc/net/tcp6", port);
+    return h_port_listeners(port, NULL, 0) > 0;
 }
 
 struct listen_arg {
@@ -821,6 +832,28 @@ h_pid_exists(pid_t pid)
     char  st;
 
     return proc_stat(pid, &ppid, &st) == 0;
+}
+
+static int
+is_stopped(void *arg)
+{
+    pid_t ppid;
+    char  st;
+
+    return proc_stat(*(pid_t *) arg, &ppid, &st) == 0 && st == 'T';
+}
+
+int
+h_stop(pid_t pid, int timeout_ms)
+{
+    if (kill(pid, SIGSTOP) == -1) {
+        say("kill(%d, SIGSTOP): %s", (int) pid, strerror(errno));
+        return -1;
+    }
+    if (h_wait(is_stopped, &pid, timeout_ms) == 0)
+        return 0;
+    say("process %d not stopped %d ms after SIGSTOP", (int) pid, timeout_ms);
+    return -1;
 }
 
 int

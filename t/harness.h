@@ -88,6 +88,13 @@ int h_free_port(void);
 /* 1 when some socket is in LISTEN state on port (from /proc/net/tcp{,6}). */
 int h_port_listening(int port);
 
+/*
+ * How many sockets are in LISTEN state on port (IPv4 and IPv6), their
+ * inode numbers (as /proc/PID/fd shows them: "socket:[INODE]") into the
+ * first max entries of inodes (may be NULL).
+ */
+int h_port_listeners(int port, unsigned long *inodes, int max);
+
 /* Wait until port is (listening = 1) or is not (0) in LISTEN state.  0 or -1. */
 int h_wait_listening(int port, int listening, int timeout_ms);
 
@@ -173,6 +180,12 @@ int h_pid_alive(pid_t pid);
 
 /* 1 when /proc/pid exists at all, zombies included. */
 int h_pid_exists(pid_t pid);
+
+/*
+ * SIGSTOP pid and wait until it is stopped (state T in /proc/pid/stat): from
+ * then on it runs nothing (SIGSTOP alone is asynchronous).  0 or -1.
+ */
+int h_stop(pid_t pid, int timeout_ms);
 
 /* The children of ppid that are not zombies, at most max into out.  Returns the count. */
 int h_children(pid_t ppid, pid_t *out, int max);

@@ -202,29 +202,11 @@ accepted_by(pid_t pid)
     return n;
 }
 
-/* 1 when the process *(pid_t *) arg is stopped (state T in /proc/pid/stat). */
-static int
-is_stopped(void *arg)
-{
-    char        path[64], *stat, *end;
-    int         stopped;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int) *(pid_t *) arg);
-    if ((stat = h_read_file(path, NULL)) == NULL)
-        return 0;
-    /* "pid (comm) S ...": the state follows the last ')'. */
-    end = strrchr(stat, ')');
-    stopped = end != NULL && end[1] == ' ' && end[2] == 'T';
-    free(stat);
-    return stopped;
-}
-
 /* SIGSTOP a worker and wait until it is stopped: from then on it accepts nothing. */
 static void
 stop_worker(pid_t pid)
 {
-    assert_int_equal(kill(pid, SIGSTOP), 0);
-    assert_int_equal(h_wait(is_stopped, &pid, 5000), 0);
+    assert_int_equal(h_stop(pid, 5000), 0);
 }
 
 /* ------------------------------------------------------------------ */

@@ -201,6 +201,7 @@ minimal_defaults(void **state)
     assert_string_equal(conf->services[0].pool_name, "p");
     assert_int_equal(conf->services[0].pool, 0);
     assert_int_equal(conf->services[0].backlog, 511);
+    assert_int_equal(conf->services[0].reuseport, 0);
     assert_int_equal(conf->services[0].connect_timeout, 5000);
     assert_int_equal(conf->services[0].idle_timeout, 600000);
     assert_int_equal(conf->services[0].line, 1);
@@ -227,8 +228,8 @@ every_key_set(void **state)
         "proxy_buffer_size = \"1m\";\n"
         "services = (\n"
         "  { name = \"a\"; listen = \"127.0.0.1:8080\"; mode = \"tcp\"; pool = \"two\";\n"
-        "    backlog = 128; connect_timeout = \"1s\"; idle_timeout = \"30s\"; },\n"
-        "  { name = \"b.c-d_e\"; listen = \"127.0.0.1:8081\"; pool = \"one\"; }\n"
+        "    backlog = 128; connect_timeout = \"1s\"; idle_timeout = \"30s\"; reuseport = true; },\n"
+        "  { name = \"b.c-d_e\"; listen = \"127.0.0.1:8081\"; pool = \"one\"; reuseport = false; }\n"
         ");\n"
         "pools = (\n"
         "  { name = \"one\"; strategy = \"round_robin\";\n"
@@ -248,6 +249,8 @@ every_key_set(void **state)
     assert_int_equal(conf->proxy_buffer_size, 1024 * 1024);
     assert_int_equal(conf->services[0].pool, 1);
     assert_int_equal(conf->services[0].backlog, 128);
+    assert_int_equal(conf->services[0].reuseport, 1);
+    assert_int_equal(conf->services[1].reuseport, 0);
     assert_int_equal(conf->services[0].connect_timeout, 1000);
     assert_int_equal(conf->services[0].idle_timeout, 30000);
     assert_int_equal(conf->services[0].line, 8);
@@ -457,6 +460,14 @@ wrong_types(void **state)
                  "    backlog = \"lots\"; }\n"
                  ");\n" POOLS,
                  3, "service \"web\": \"backlog\" must be a number from 1 to 65535, not a string");
+    expect_message("services = (\n"
+                   "  { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                   "    reuseport = 5; }\n"
+                   ");\n" POOLS,
+                   3, "service \"web\": \"reuseport\" must be true or false, not an integer");
+    expect_error("services = ( { name = \"web\"; listen = \"127.0.0.1:8080\"; pool = \"p\";\n"
+                 "  reuseport = \"yes\"; } );\n" POOLS,
+                 2, "\"reuseport\" must be true or false, not a string");
     expect_error("services = ( { name = 7; listen = \"127.0.0.1:8080\"; pool = \"p\"; } );\n"
                  POOLS, 1, "service #1: \"name\" must be a string, not an integer");
     expect_error(SERVICES
