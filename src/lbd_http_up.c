@@ -126,7 +126,6 @@ up_free(struct lbd_hup *up)
     free(up);
 }
 
-
 static struct lbd_worker *
 tworker(const struct lbd_htxn *t)
 {
