@@ -517,7 +517,12 @@ client_parse(struct lbd_hclient *c)
     if (c->txn != NULL || in == NULL || in->start == in->end || c->closing)
         return;
     len = in->end - in->start;
-    hl = lbd_http_head_end(in->data + in->start, len, &c->scanned);
+    {
+        size_t scanned = c->scanned;   /* under a buffer: 32 bits hold it */
+
+        hl = lbd_http_head_end(in->data + in->start, len, &scanned);
+        c->scanned = (uint32_t) scanned;
+    }
     if (hl == 0 && len < hconf(c)->max_header_size) {
         if (c->head_ms == 0) {
             /* The first byte of a head: header_timeout runs from here. */

@@ -52,6 +52,12 @@ struct lbd_hclient {
     struct lbd_hclient *prev, *next;     /* the worker's clients */
     struct lbd_service *svc;
     int                 fd;
+    unsigned            reading:1;
+    unsigned            writing:1;
+    unsigned            eof:1;           /* read EOF from the client */
+    unsigned            closing:1;       /* close once out and rbuf are written */
+    unsigned            shut:1;          /* shutdown(SHUT_WR) done */
+    unsigned            lingering:1;     /* answered and shut: draining the client's bytes */
     struct event        ev;              /* reading, writing or both (reading, writing) */
     struct lbd_tnode    timer;           /* header, body, keepalive or linger timeout */
     struct lbd_buf     *in;              /* read from the client, not yet forwarded */
@@ -59,18 +65,12 @@ struct lbd_hclient {
     struct lbd_buf     *rbuf;            /* the response body, read from the backend */
     uint32_t            rready;          /* rbuf: [start, rready) may go to the client */
     unsigned            requests;        /* served on this connection */
-    size_t              scanned;         /* lbd_http_head_end's cursor in `in` */
     struct lbd_htxn    *txn;             /* the request in flight, or NULL */
     int64_t             last_ms;         /* last progress, loop time */
     int64_t             head_ms;         /* first byte of the current head, or 0 */
-    unsigned            reading:1;
-    unsigned            writing:1;
-    unsigned            eof:1;           /* read EOF from the client */
-    unsigned            closing:1;       /* close once out and rbuf are written */
-    unsigned            shut:1;          /* shutdown(SHUT_WR) done */
-    unsigned            lingering:1;     /* answered and shut: draining the client's bytes */
-    union lbd_http_sockaddr addr;
+    uint32_t            scanned;         /* lbd_http_head_end's cursor in `in` */
     socklen_t           addrlen;
+    union lbd_http_sockaddr addr;
 };
 
 struct lbd_htxn {
