@@ -393,11 +393,11 @@ graceful_stop(struct lbd_worker *w)
          * take what waits in its queue first, or the close would reset it.
          * After lbd_http_shutdown, so that these clients get their one
          * request answered ("Connection: close") instead of being closed
-         * idle.
+         * idle.  At most 64 batches (a backlog of 4,096): a flood that
+         * keeps the queue full cannot keep the stop from ending.
          */
-        if (svc->conf->reuseport)
-            while (accept_batch(svc))
-                ;
+        for (int k = 0; svc->conf->reuseport && k < 64 && accept_batch(svc); k++)
+            ;
         close(svc->fd);
         svc->fd = -1;
     }
