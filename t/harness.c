@@ -710,6 +710,22 @@ h_proc_cpu_ticks(pid_t pid)
     return utime + stime;
 }
 
+void
+h_child_init(pid_t parent)
+{
+    sigset_t none;
+
+    /* Die with the test; and do not outlive a parent that died already. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    alarm(0);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 pid_t
 h_spawn(const char *const argv[], const char *out_path)
 {
@@ -732,17 +748,8 @@ h_spawn(const char *const argv[], const char *out_path)
     }
     if (pid == 0) {
         int in = open("/dev/null", O_RDONLY);
-        sigset_t none;
 
-        /* Die with the test; and do not outlive a parent that died already. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        alarm(0);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        h_child_init(parent);
         if (in != -1) {
             dup2(in, 0);
             close(in);

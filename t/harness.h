@@ -149,6 +149,14 @@ void h_dump(const char *path);
 pid_t h_spawn(const char *const argv[], const char *out_path);
 
 /*
+ * In a child just forked by the test (parent: the test's pid before the
+ * fork): die with the test, exit 127 if it is gone already, and undo what
+ * the harness set for itself (its alarm, ignored SIGPIPE, blocked signals)
+ * before an exec.
+ */
+void h_child_init(pid_t parent);
+
+/*
  * From now on, processes h_spawn starts get RLIMIT_NOFILE soft = hard = n
  * before exec (0: unchanged, the default; teardown sets it back to 0).
  * Lowering a hard limit needs no privilege and cannot be undone, so it is

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -493,18 +492,10 @@ hc_curl_hash(const char *const args[], uint64_t *len, uint64_t *hash, int timeou
         return -1;
     }
     if (pid == 0) {
-        int      err = open(h_path("curl-err.log"), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int      in = open("/dev/null", O_RDONLY);
-        sigset_t none;
+        int err = open(h_path("curl-err.log"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int in = open("/dev/null", O_RDONLY);
 
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        alarm(0);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        h_child_init(parent);
         dup2(pfd[1], 1);
         if (in != -1)
             dup2(in, 0);
