@@ -559,6 +559,25 @@ static const struct {
       LBD_STAT_BYTES_OUT },
 };
 
+/*
+ * A counter family: for each series, the counters from..to, one sample each;
+ * labelled label="<the counter's name>" when label is set (from..to is a
+ * range of kinds), unlabelled when it is NULL (from == to).
+ */
+static void
+counter_family(struct evbuffer *b, const char *name, const char *help,
+               const struct metrics_src *src, unsigned n, const char *label,
+               unsigned from, unsigned to)
+{
+    family(b, name, "counter", help);
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned k = from; k <= to; k++) {
+            evbuffer_add_printf(b, "%s", name);
+            labels(b, &src[i].s, label, label != NULL ? lbd_stat_names[k] : NULL);
+            evbuffer_add_printf(b, " %llu\n", (unsigned long long) counter(src[i].stats, k));
+        }
+}
+
 static void
 metrics_set(struct evbuffer *b, const char *prefix, const struct metrics_src *src, unsigned n)
 {
@@ -573,30 +592,15 @@ metrics_set(struct evbuffer *b, const char *prefix, const struct metrics_src *sr
     }
     for (size_t c = 0; c < sizeof(simple_counters) / sizeof(simple_counters[0]); c++) {
         snprintf(name, sizeof(name), "%s_%s", prefix, simple_counters[c].suffix);
-        family(b, name, "counter", simple_counters[c].help);
-        for (unsigned i = 0; i < n; i++) {
-            evbuffer_add_printf(b, "%s", name);
-            labels(b, &src[i].s, NULL, NULL);
-            evbuffer_add_printf(b, " %llu\n", (unsigned long long)
-                                counter(src[i].stats, simple_counters[c].stat));
-        }
+        counter_family(b, name, simple_counters[c].help, src, n, NULL,
+                       simple_counters[c].stat, simple_counters[c].stat);
     }
     snprintf(name, sizeof(name), "%s_errors_total", prefix);
-    family(b, name, "counter", "Backend errors by kind: connect, timeout, reset, http_5xx.");
-    for (unsigned i = 0; i < n; i++)
-        for (unsigned k = LBD_STAT_ERR_CONNECT; k <= LBD_STAT_ERR_5XX; k++) {
-            evbuffer_add_printf(b, "%s", name);
-            labels(b, &src[i].s, "kind", lbd_stat_names[k]);
-            evbuffer_add_printf(b, " %llu\n", (unsigned long long) counter(src[i].stats, k));
-        }
+    counter_family(b, name, "Backend errors by kind: connect, timeout, reset, http_5xx.",
+                   src, n, "kind", LBD_STAT_ERR_CONNECT, LBD_STAT_ERR_5XX);
     snprintf(name, sizeof(name), "%s_responses_total", prefix);
-    family(b, name, "counter", "HTTP responses by status class.");
-    for (unsigned i = 0; i < n; i++)
-        for (unsigned k = LBD_STAT_1XX; k <= LBD_STAT_5XX; k++) {
-            evbuffer_add_printf(b, "%s", name);
-            labels(b, &src[i].s, "code", lbd_stat_names[k]);
-            evbuffer_add_printf(b, " %llu\n", (unsigned long long) counter(src[i].stats, k));
-        }
+    counter_family(b, name, "HTTP responses by status class.", src, n, "code",
+                   LBD_STAT_1XX, LBD_STAT_5XX);
     for (unsigned l = 0; l < LBD_LATS; l++) {
         static const char *const help[LBD_LATS] = {
             "Time to establish a connection to the backend.",
