@@ -85,7 +85,8 @@ lbd_http_up_timer(struct lbd_hup *up, int ms)
     int64_t now = lbd_http_loop_ms(up->w);
 
     up->due_ms = now + ms;
-    if (up->armed_ms != 0 && up->armed_ms <= up->due_ms && evtimer_pending(&up->timer, NULL))
+    /* armed_ms is 0 exactly when the timer is not pending (it fired, or never was). */
+    if (up->armed_ms != 0 && up->armed_ms <= up->due_ms)
         return;
     up_arm(up, now);
 }
