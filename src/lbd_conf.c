@@ -53,6 +53,7 @@ struct conf_ctx {
     const char             *pool_where;  /* and its "pool \"name\"" */
     const config_setting_t *services;    /* to find "pool" keys again */
     int                     have_group;  /* "group" given: keep its gid */
+    const config_setting_t *bulk;        /* proxy_bulk_buffer_size, if given */
     gid_t                   user_gid;    /* primary group of "user" */
 };
 
@@ -1512,6 +1513,24 @@ top_proxy_buffer_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
     return conf_size(cx, s, 1024, 16 * 1024 * 1024, &conf->proxy_buffer_size);
 }
 
+/* At least proxy_buffer_size: checked in conf_finish, that may come later. */
+static int
+top_proxy_bulk_buffer_size(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    cx->bulk = s;
+    return conf_size(cx, s, 1024, 16 * 1024 * 1024, &conf->proxy_bulk_buffer_size);
+}
+
+static int
+top_proxy_bulk_buffers(struct conf_ctx *cx, const config_setting_t *s, void *obj)
+{
+    struct lbd_conf *conf = obj;
+
+    return conf_int(cx, s, 0, 65536, &conf->proxy_bulk_buffers);
+}
+
 static int
 top_services(struct conf_ctx *cx, const config_setting_t *s, void *obj)
 {
@@ -1691,6 +1710,8 @@ static const struct conf_key top_keys[] = {
     { "error_log",          0, top_error_log },
     { "timeouts",           0, top_timeouts },
     { "proxy_buffer_size",  0, top_proxy_buffer_size },
+    { "proxy_bulk_buffer_size", 0, top_proxy_bulk_buffer_size },
+    { "proxy_bulk_buffers", 0, top_proxy_bulk_buffers },
     { "services",           1, top_services },
     { "pools",              1, top_pools },
     { NULL, 0, NULL }
@@ -1715,6 +1736,8 @@ conf_new(const char *path)
     conf->idle_timeout = 600000;
     conf->shutdown_timeout = 30000;
     conf->proxy_buffer_size = 16384;
+    conf->proxy_bulk_buffer_size = 65536;
+    conf->proxy_bulk_buffers = 256;
     conf->file = strdup(path);
     conf->pid_file = strdup(LBD_PID_PATH);
     conf->error_log_path = strdup(LBD_ERROR_LOG);
@@ -1795,6 +1818,18 @@ conf_finish(struct conf_ctx *cx)
 
     if (conf->user != NULL && !cx->have_group)
         conf->gid = cx->user_gid;
+
+    if (conf->proxy_bulk_buffer_size < conf->proxy_buffer_size) {
+        char bulk[32], base[32];
+
+        if (cx->bulk != NULL)
+            return conf_error(cx, cx->bulk, "\"proxy_bulk_buffer_size\" (%s) must be at "
+                              "least proxy_buffer_size (%s); equal to it, buffers never grow",
+                              size_text(conf->proxy_bulk_buffer_size, bulk, sizeof(bulk)),
+                              size_text(conf->proxy_buffer_size, base, sizeof(base)));
+        /* The default follows a larger proxy_buffer_size: no growth then. */
+        conf->proxy_bulk_buffer_size = conf->proxy_buffer_size;
+    }
 
     if (conf->admin.html == NULL && (conf->admin.html = strdup(LBD_HTML_DIR)) == NULL) {
         snprintf(cx->err, cx->errlen, "%s: out of memory", cx->path);

@@ -177,6 +177,9 @@ struct lbd_conf {
     int      idle_timeout;         /* ms, default 600000 */
     int      shutdown_timeout;     /* ms, graceful stop budget, default 30000 */
     size_t   proxy_buffer_size;    /* bytes per direction, default 16384 */
+    size_t   proxy_bulk_buffer_size;/* a streaming direction's, >= proxy_buffer_size,
+                                      default 65536 */
+    int      proxy_bulk_buffers;   /* bulk buffers a worker holds at most, default 256 */
 
     struct lbd_service_conf *services;
     unsigned                 nservices;  /* >= 1 */

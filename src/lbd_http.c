@@ -656,6 +656,8 @@ client_flush(struct lbd_hclient *c)
         } while (w == -1 && errno == EINTR);
         if (w == -1) {
             if (errno == EAGAIN) {
+                /* The client is slower than its backend: no bulk buffer for it after this one. */
+                c->rbulk = 0;
                 client_write(c, 1);
                 return;
             }
@@ -923,18 +925,26 @@ lbd_http_backend_readable(struct lbd_htxn *t)
 {
     struct lbd_hclient *c = t->c;
     struct lbd_hup     *up = t->up;
+    struct lbd_worker  *w = cworker(c);
     struct lbd_buf     *b;
-    uint32_t            cap = bufcap(c);
+    uint32_t            cap;
     ssize_t             n;
 
     if (c->rbuf == NULL) {
-        if ((c->rbuf = lbd_buf_get(cworker(c))) == NULL) {
+        c->rbuf = c->rbulk ? lbd_buf_get_bulk(w) : lbd_buf_get(w);
+        if (c->rbuf == NULL) {
             client_abort(c);
             return;
         }
         c->rready = 0;
     }
     b = c->rbuf;
+    cap = b->cap;
+    if (!c->rbulk && lbd_buf_is_bulk(w, b) && b->start < c->rready) {
+        /* A bulk buffer that met a slow client takes no more until it took what is ready. */
+        lbd_http_up_read(up, 0);
+        return;
+    }
     if (b->end == cap && b->start > 0) {
         uint32_t shift = b->start;
 
@@ -952,6 +962,11 @@ lbd_http_backend_readable(struct lbd_htxn *t)
         n = recv(up->fd, b->data + b->end, cap - b->end, 0);
     } while (n == -1 && errno == EINTR);
     if (n > 0) {
+        /* Streaming while reads fill what they are given; not once one falls short of a buffer. */
+        if ((uint32_t) n == cap - b->end)
+            c->rbulk = 1;
+        else if ((size_t) n < w->cycle->conf->proxy_buffer_size)
+            c->rbulk = 0;
         b->end += (uint32_t) n;
         up->last_ms = lbd_http_loop_ms(up->w);
         lbd_stats_add(t->bstats, LBD_STAT_BYTES_IN, (uint64_t) n);

@@ -58,6 +58,8 @@ struct lbd_hclient {
     unsigned            closing:1;       /* close once out and rbuf are written */
     unsigned            shut:1;          /* shutdown(SHUT_WR) done */
     unsigned            lingering:1;     /* answered and shut: draining the client's bytes */
+    unsigned            rbulk:1;         /* the backend's reads fill whole buffers and
+                                            the client takes them: rbuf a bulk one */
     struct event        ev;              /* reading, writing or both (reading, writing) */
     struct lbd_tnode    timer;           /* header, body, keepalive or linger timeout */
     struct lbd_buf     *in;              /* read from the client, not yet forwarded */

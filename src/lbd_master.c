@@ -556,6 +556,8 @@ workers_same(const struct lbd_conf *a, const struct lbd_conf *b)
         || a->connect_timeout != b->connect_timeout || a->idle_timeout != b->idle_timeout
         || a->shutdown_timeout != b->shutdown_timeout
         || a->proxy_buffer_size != b->proxy_buffer_size
+        || a->proxy_bulk_buffer_size != b->proxy_bulk_buffer_size
+        || a->proxy_bulk_buffers != b->proxy_bulk_buffers
         || a->error_log_level != b->error_log_level
         || !str_same(a->error_log_path, b->error_log_path)
         || !str_same(a->registry_path, b->registry_path)

@@ -2,15 +2,19 @@
  * lbd_proxy.c - layer 4: one client socket, one backend socket, bytes both
  * ways.
  *
- * Each direction has at most one buffer of proxy_buffer_size bytes, taken
- * from the worker's free list only while data is in flight: data read from
- * one side is written to the other at once, and when that write takes it
- * all (the common case) the buffer goes straight back.  An idle connection
- * therefore holds no buffer at all.
+ * Each direction has at most one buffer, taken from the worker's free list
+ * only while data is in flight: data read from one side is written to the
+ * other at once, and when that write takes it all (the common case) the
+ * buffer goes straight back.  An idle connection therefore holds no buffer
+ * at all.  The buffer is proxy_buffer_size bytes, or a bulk one
+ * (proxy_bulk_buffer_size) while the direction streams: its last read
+ * filled the whole buffer and its reader keeps up (lbd_buf.h).
  *
  * Backpressure: reading from a side stops when the buffer towards the other
  * side is full (high watermark) and resumes when at least half of it is free
- * again (low watermark), so a slow reader costs one buffer, never more.
+ * again (low watermark), so a slow reader costs one buffer, never more.  A
+ * write that leaves bytes behind ends the streaming: a bulk buffer then
+ * drains before the side reads again, into a normal buffer.
  *
  * Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once
  * everything read before it was written.  The connection ends when both
@@ -45,6 +49,13 @@
  */
 #define LBD_FREE_BUFS_MAX 1024
 
+/*
+ * Bulk buffers kept: one is held only from a read to the write that empties
+ * it, unless its reader is slow, so a few dozen serve a worker's streams;
+ * 64 of 64 KiB are 4 MB at most.
+ */
+#define LBD_FREE_BULK_MAX 64
+
 union lbd_sockaddr {
     struct sockaddr     sa;
     struct sockaddr_in  in;
@@ -61,6 +72,8 @@ struct lbd_side {
     unsigned         shut:1;       /* shutdown(fd, SHUT_WR) done */
     unsigned         reading:1;    /* rev added */
     unsigned         writing:1;    /* wev added */
+    unsigned         bulk:1;       /* reads from fd fill whole buffers and the
+                                      other side takes them: a bulk buffer next */
 };
 
 struct lbd_conn {
@@ -105,12 +118,6 @@ backend_failed(struct lbd_conn *conn)
     conn->backend_error = 1;
 }
 
-static size_t
-buf_cap(const struct lbd_conn *conn)
-{
-    return conn_worker(conn)->cycle->conf->proxy_buffer_size;
-}
-
 static int64_t
 loop_ms(struct event_base *base)
 {
@@ -120,55 +127,104 @@ loop_ms(struct event_base *base)
     return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static struct lbd_buf *
-buf_get(struct lbd_conn *conn)
+/* What a worker's connections hold, for /status.json and /metrics. */
+static void
+buf_count(struct lbd_worker *w, const struct lbd_buf *buf, int sign)
 {
-    return lbd_buf_get(conn_worker(conn));
+    int bulk = lbd_buf_is_bulk(w, buf);
+
+    w->buf_bytes += sign > 0 ? buf->cap : -(uint64_t) buf->cap;
+    w->nbulk += bulk ? sign : 0;
+    if (lbd_shm != NULL && w->wslot >= 0) {
+        struct lbd_shm_worker *sw = &lbd_shm->workers[w->wslot];
+
+        atomic_store_explicit(&sw->buffer_bytes, w->buf_bytes, memory_order_relaxed);
+        if (bulk)
+            atomic_store_explicit(&sw->bulk_buffers, w->nbulk, memory_order_relaxed);
+    }
+}
+
+static struct lbd_buf *
+buf_alloc(struct lbd_worker *w, struct lbd_buf **list, unsigned *n, size_t cap)
+{
+    struct lbd_buf *buf = *list;
+
+    if (buf != NULL) {
+        *list = buf->next;
+        (*n)--;
+    } else if ((buf = malloc(sizeof(*buf) + cap)) == NULL) {
+        return NULL;
+    } else {
+        buf->cap = (uint32_t) cap;
+    }
+    buf->next = NULL;
+    buf->start = buf->end = 0;
+    buf_count(w, buf, 1);
+    return buf;
 }
 
 struct lbd_buf *
 lbd_buf_get(struct lbd_worker *w)
 {
-    struct lbd_buf *buf = w->free_bufs;
-
-    if (buf != NULL) {
-        w->free_bufs = buf->next;
-        w->nfree_bufs--;
-    } else if ((buf = malloc(sizeof(*buf) + w->cycle->conf->proxy_buffer_size)) == NULL) {
-        return NULL;
-    }
-    buf->next = NULL;
-    buf->start = buf->end = 0;
-    return buf;
+    return buf_alloc(w, &w->free_bufs, &w->nfree_bufs, w->cycle->conf->proxy_buffer_size);
 }
 
-static void
-buf_put(struct lbd_worker *w, struct lbd_buf *buf)
+/*
+ * At most proxy_bulk_buffers held at once: a slow reader keeps its bulk
+ * buffer until it takes the bytes, so that many stalled readers cost at most
+ * that many bulk buffers; past it, streams use normal buffers.
+ */
+struct lbd_buf *
+lbd_buf_get_bulk(struct lbd_worker *w)
 {
-    lbd_buf_put(w, buf);
+    const struct lbd_conf *conf = w->cycle->conf;
+    struct lbd_buf        *buf = NULL;
+
+    if (conf->proxy_bulk_buffer_size > conf->proxy_buffer_size
+        && w->nbulk < (unsigned) conf->proxy_bulk_buffers)
+        buf = buf_alloc(w, &w->free_bulk, &w->nfree_bulk, conf->proxy_bulk_buffer_size);
+    return buf != NULL ? buf : lbd_buf_get(w);
+}
+
+int
+lbd_buf_is_bulk(const struct lbd_worker *w, const struct lbd_buf *buf)
+{
+    return buf->cap > w->cycle->conf->proxy_buffer_size;
 }
 
 void
 lbd_buf_put(struct lbd_worker *w, struct lbd_buf *buf)
 {
-    if (w->nfree_bufs >= LBD_FREE_BUFS_MAX) {
+    int              bulk = lbd_buf_is_bulk(w, buf);
+    struct lbd_buf **list = bulk ? &w->free_bulk : &w->free_bufs;
+    unsigned        *n = bulk ? &w->nfree_bulk : &w->nfree_bufs;
+
+    buf_count(w, buf, -1);
+    if (*n >= (bulk ? LBD_FREE_BULK_MAX : LBD_FREE_BUFS_MAX)) {
         free(buf);
         return;
     }
-    buf->next = w->free_bufs;
-    w->free_bufs = buf;
-    w->nfree_bufs++;
+    buf->next = *list;
+    *list = buf;
+    (*n)++;
+}
+
+static void
+buf_list_free(struct lbd_buf **list, unsigned *n)
+{
+    while (*list != NULL) {
+        struct lbd_buf *next = (*list)->next;
+        free(*list);
+        *list = next;
+    }
+    *n = 0;
 }
 
 void
 lbd_proxy_free_buffers(struct lbd_worker *w)
 {
-    while (w->free_bufs != NULL) {
-        struct lbd_buf *next = w->free_bufs->next;
-        free(w->free_bufs);
-        w->free_bufs = next;
-    }
-    w->nfree_bufs = 0;
+    buf_list_free(&w->free_bufs, &w->nfree_bufs);
+    buf_list_free(&w->free_bulk, &w->nfree_bulk);
 }
 
 static const char *
@@ -240,20 +296,27 @@ side_shutdown(struct lbd_side *s)
 
 /*
  * Read permission for src follows the room in the buffer towards dst: off
- * at the high watermark (full), on again at the low one (half free).
+ * at the high watermark (full), on again at the low one (half free).  A
+ * bulk buffer that met a slow reader takes no more (src->bulk is off): it
+ * drains first.
  */
 static void
 update_backpressure(struct lbd_side *src, struct lbd_side *dst)
 {
-    size_t cap = buf_cap(src->conn);
-    size_t room = dst->out ? cap - dst->out->end : cap;
+    const struct lbd_buf *buf = dst->out;
+    int                   on;
 
     if (src->eof)
         return;
-    if (src->reading && room == 0)
-        side_read(src, 0);
-    else if (!src->reading && room >= cap / 2)
-        side_read(src, 1);
+    if (buf == NULL)
+        on = 1;
+    else if (!src->bulk && lbd_buf_is_bulk(conn_worker(src->conn), buf))
+        on = 0;
+    else if (src->reading)
+        on = buf->end < buf->cap;
+    else
+        on = buf->cap - buf->end >= buf->cap / 2;
+    side_read(src, on);
 }
 
 /*
@@ -293,7 +356,7 @@ flush(struct lbd_side *dst)
 
     if (buf->start == buf->end) {
         /* All gone: the buffer goes back, nothing is held while idle. */
-        buf_put(conn_worker(conn), buf);
+        lbd_buf_put(conn_worker(conn), buf);
         dst->out = NULL;
         side_write(dst, 0);
         if (src->eof) {
@@ -304,8 +367,10 @@ flush(struct lbd_side *dst)
             }
         }
     } else {
+        /* dst is slower than src: no bulk buffer for it after this one. */
+        src->bulk = 0;
         /* Amortised: at most half a buffer moves, once per half written. */
-        if (buf->start >= buf_cap(conn) / 2) {
+        if (buf->start >= buf->cap / 2) {
             memmove(buf->data, buf->data + buf->start, buf->end - buf->start);
             buf->end -= buf->start;
             buf->start = 0;
@@ -322,23 +387,33 @@ on_read(evutil_socket_t fd, short what, void *arg)
     struct lbd_side *src = arg;
     struct lbd_side *dst = other_side(src);
     struct lbd_conn *conn = src->conn;
+    struct lbd_worker *w = conn_worker(conn);
     struct lbd_buf  *buf = dst->out;
-    size_t           cap = buf_cap(conn);
+    size_t           room;
     ssize_t          n;
 
-    if (buf == NULL && (buf = dst->out = buf_get(conn)) == NULL) {
-        lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no buffer for a connection");
-        conn_close(conn);
-        return;
+    if (buf == NULL) {
+        buf = dst->out = src->bulk ? lbd_buf_get_bulk(w) : lbd_buf_get(w);
+        if (buf == NULL) {
+            lbd_log_err(LBD_LOG_ERROR, ENOMEM, "no buffer for a connection");
+            conn_close(conn);
+            return;
+        }
     }
-    assert(buf->end < cap);
+    assert(buf->end < buf->cap);
+    room = buf->cap - buf->end;
 
     do {
-        n = recv(src->fd, buf->data + buf->end, cap - buf->end, 0);
+        n = recv(src->fd, buf->data + buf->end, room, 0);
     } while (n == -1 && errno == EINTR);
 
     if (n > 0) {
         buf->end += (uint32_t) n;
+        /* Streaming while reads fill what they are given; not once one falls short of a buffer. */
+        if ((size_t) n == room)
+            src->bulk = 1;
+        else if ((size_t) n < w->cycle->conf->proxy_buffer_size)
+            src->bulk = 0;
         conn->last_ms = loop_ms(conn_worker(conn)->base);
         /* Counted as read: what the client sends is on its way to the backend. */
         if (src == &conn->c) {
@@ -352,7 +427,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (buf->start == buf->end) {
-        buf_put(conn_worker(conn), buf);
+        lbd_buf_put(w, buf);
         dst->out = NULL;
     }
     if (n == -1 && errno == EAGAIN)
@@ -651,9 +726,9 @@ conn_close(struct lbd_conn *conn)
     }
     evtimer_del(&conn->timer);
     if (conn->c.out)
-        buf_put(w, conn->c.out);
+        lbd_buf_put(w, conn->c.out);
     if (conn->b.out)
-        buf_put(w, conn->b.out);
+        lbd_buf_put(w, conn->b.out);
 
     if (conn->peer != NULL) {
         if (conn->connected && conn->backend_error)

@@ -75,6 +75,8 @@ lbd_shm_worker_claim(struct lbd_shm *shm)
         atomic_store(&w->snapshots, 0);
         atomic_store(&w->active, 0);
         atomic_store(&w->full, 0);
+        atomic_store(&w->bulk_buffers, 0);
+        atomic_store(&w->buffer_bytes, 0);
         /* Its counters go on from where the slot's last worker left them: they never go down. */
         atomic_store(&w->pid, -1);          /* taken, pid not known yet */
         return i;

@@ -129,6 +129,8 @@ struct lbd_shm_worker {
     _Atomic uint64_t snapshots;     /* snapshots built since it started */
     _Atomic uint64_t active;        /* client connections open */
     _Atomic uint32_t full;          /* 1: not accepting (at its limit, paused, stopping) */
+    _Atomic uint32_t bulk_buffers;  /* bulk buffers its connections hold */
+    _Atomic uint64_t buffer_bytes;  /* bytes of buffers its connections hold */
     struct lbd_shm_stats stats;     /* its traffic, all backends together */
 } __attribute__((aligned(64)));
 

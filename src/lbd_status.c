@@ -379,9 +379,11 @@ workers_json(void)
 
         if (pid <= 0)
             continue;
-        o = json_pack("{si si sI sI}", "slot", i, "pid", (int) pid,
+        o = json_pack("{si si sI sI sI sI}", "slot", i, "pid", (int) pid,
                       "generation", (json_int_t) atomic_load(&sw->generation),
-                      "active", (json_int_t) atomic_load(&sw->active));
+                      "active", (json_int_t) atomic_load(&sw->active),
+                      "buffer_bytes", (json_int_t) atomic_load(&sw->buffer_bytes),
+                      "bulk_buffers", (json_int_t) atomic_load(&sw->bulk_buffers));
         if (o != NULL)
             stats_json(o, &sw->stats, LBD_LAT_TOTAL);
         json_array_append_new(list, o);
@@ -523,10 +525,11 @@ struct metrics_src {
     struct series               s;
     const struct lbd_shm_stats *stats;
     int64_t                     active;
-    int                         up, weight;
+    int64_t                     up, weight;                 /* backends' */
+    int64_t                     buffer_bytes, bulk_buffers; /* workers' */
 };
 
-/* One gauge family of the int at offset in each src. */
+/* One gauge family of the int64_t at offset in each src. */
 static void
 gauges(struct evbuffer *b, const char *name, const char *help, const struct metrics_src *src,
        unsigned n, size_t offset)
@@ -535,7 +538,8 @@ gauges(struct evbuffer *b, const char *name, const char *help, const struct metr
     for (unsigned i = 0; i < n; i++) {
         evbuffer_add_printf(b, "%s", name);
         labels(b, &src[i].s, NULL, NULL);
-        evbuffer_add_printf(b, " %d\n", *(const int *) ((const char *) &src[i] + offset));
+        evbuffer_add_printf(b, " %lld\n",
+                            (long long) *(const int64_t *) ((const char *) &src[i] + offset));
     }
 }
 
@@ -709,9 +713,17 @@ serve_metrics(struct lbd_worker *w, struct evhttp_request *req)
         src[n].s.worker = i;
         src[n].stats = &sw->stats;
         src[n].active = (int64_t) atomic_load(&sw->active);
+        src[n].buffer_bytes = (int64_t) atomic_load(&sw->buffer_bytes);
+        src[n].bulk_buffers = (int64_t) atomic_load(&sw->bulk_buffers);
         n++;
     }
     metrics_set(b, "lbd_worker", src, n);
+    gauges(b, "lbd_worker_buffer_bytes",
+           "Bytes of proxy buffers the worker's connections hold (bytes in flight).",
+           src, n, offsetof(struct metrics_src, buffer_bytes));
+    gauges(b, "lbd_worker_bulk_buffers",
+           "Bulk buffers the worker's connections hold (at most proxy_bulk_buffers).",
+           src, n, offsetof(struct metrics_src, bulk_buffers));
 
     free(src);
     free(addrs);

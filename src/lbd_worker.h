@@ -114,6 +114,10 @@ struct lbd_worker {
 
     struct lbd_buf      *free_bufs;      /* recycled proxy buffers */
     unsigned             nfree_bufs;
+    struct lbd_buf      *free_bulk;      /* and bulk ones (lbd_buf.h) */
+    unsigned             nfree_bulk;
+    uint64_t             buf_bytes;      /* in buffers held by connections now */
+    unsigned             nbulk;          /* bulk buffers held by connections now */
 
     /* HTTP services (lbd_http*.c). */
     struct lbd_hclient  *hclients;       /* every open HTTP client connection */
