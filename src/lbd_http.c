@@ -978,6 +978,11 @@ lbd_http_backend_readable(struct lbd_htxn *t)
             if (t->retryable && c->in != NULL)
                 c->in->start = t->req_sent;
             t->retryable = 0;
+            /* So is sending its head again: the buffer goes back now, not at the end. */
+            if (t->hout != NULL && t->hout_sent == t->hout->end) {
+                lbd_buf_put(w, t->hout);
+                t->hout = NULL;
+            }
         }
         resp_advance(t);
         return;

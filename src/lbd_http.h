@@ -83,7 +83,8 @@ struct lbd_htxn {
     struct lbd_peer     *peer;           /* held: counts against it; NULL when none */
     const char          *backend;        /* the last peer's address text (the log) */
     struct lbd_hup      *up;             /* serving this request, or NULL */
-    struct lbd_buf      *hout;           /* the head for the backend, kept for a retry */
+    struct lbd_buf      *hout;           /* the head for the backend, kept for a retry
+                                            until the backend answers */
     uint32_t             hout_sent;
 
     /* The request. */

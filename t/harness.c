@@ -6,6 +6,12 @@
  * process is a child subreaper, so "everything we started" is "every
  * descendant", found by walking /proc.
  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -221,6 +227,9 @@ h_init(int timeout_sec)
         say("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
     srand((unsigned) getpid() ^ (unsigned) time(NULL));
     setvbuf(stderr, NULL, _IONBF, 0);
+    /* LBD_TEST_ONLY=test_name (a glob) runs just those tests of the binary. */
+    if (getenv("LBD_TEST_ONLY") != NULL)
+        cmocka_set_test_filter(getenv("LBD_TEST_ONLY"));
     alarm((unsigned) timeout_sec);
 }
 

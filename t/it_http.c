@@ -41,7 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -88,6 +90,7 @@ struct hopts {
     const char *strategy;           /* round_robin */
     const char *pool_extra;         /* keepalive = 32; keepalive_timeout = "60s"; */
     const char *more_pools;
+    const char *extra;              /* more top-level settings */
 };
 
 /* Start lbd in front of backends bport[0..n) (or o->ports), in mode http. */
@@ -123,6 +126,7 @@ start_lbd(const struct hopts *o, int n)
     c.pool_extra = o->pool_extra != NULL ? o->pool_extra
                                          : "keepalive = 32; keepalive_timeout = \"60s\";";
     c.more_pools = o->more_pools;
+    c.extra = o->extra;
     port = c.port = h_free_port();
     assert_int_not_equal(port, -1);
     conf = h_conf_write("lbd.conf", &c);
@@ -1561,6 +1565,120 @@ test_access_log_reopen(void **state)
 
 #define SLOW_N      300
 /*
+ * Bulk buffers: a response streams through a bulk buffer; clients that stop
+ * reading hold one response buffer each, at most proxy_bulk_buffers of them
+ * bulk, and /status.json says so to the byte.  Once they read on, every body
+ * arrives whole and the worker holds nothing.
+ */
+#define STALLED     3
+#define BULK_CAP    1
+#define BUF         16384
+#define BULK        65536
+
+struct held {
+    int  admin;
+    int  want_active;
+    int  idle;                  /* 0: one buffer per client; 1: none */
+    long active, bytes, bulk;
+};
+
+static int
+held_settled(void *arg)
+{
+    struct held *h = arg;
+    char        *text = malloc(H_HTTP_MAX);
+    json_t      *doc, *w;
+    json_error_t e;
+
+    assert_non_null(text);
+    assert_int_equal(h_http(h->admin, "GET", "/status.json", NULL, NULL, text, H_HTTP_MAX,
+                            TO), 200);
+    doc = json_loads(text, 0, &e);
+    if (doc == NULL)
+        fail_msg("/status.json is not JSON: %s", e.text);
+    free(text);
+    w = json_array_get(json_object_get(doc, "workers"), 0);
+    assert_non_null(w);
+    assert_non_null(json_object_get(w, "buffer_bytes"));
+    h->active = (long) json_integer_value(json_object_get(w, "active"));
+    h->bytes = (long) json_integer_value(json_object_get(w, "buffer_bytes"));
+    h->bulk = (long) json_integer_value(json_object_get(w, "bulk_buffers"));
+    json_decref(doc);
+    if (h->idle)
+        return h->active == h->want_active && h->bytes == 0 && h->bulk == 0;
+    return h->active == h->want_active
+           && h->bytes == h->bulk * BULK + (h->active - h->bulk) * BUF;
+}
+
+static void
+test_bulk_buffers(void **state)
+{
+    struct hopts   o = { 0 };
+    struct held    h = { .admin = h_free_port(), .want_active = STALLED };
+    struct hc      c[STALLED];
+    struct hc_resp r;
+    char           extra[512], req[256];
+    const char    *html = h_path("html");
+    int            queued, last[STALLED];
+    int64_t        deadline, still_since = 0;
+
+    mkdir(html, 0755);
+    assert_non_null(h_write_file("html/index.html", "<!doctype html><title>lbd</title>\n"));
+    snprintf(extra, sizeof(extra), "proxy_buffer_size = %d; proxy_bulk_buffer_size = %d; "
+             "proxy_bulk_buffers = %d; admin = { listen = \"127.0.0.1:%d\"; html = \"%s\"; };",
+             BUF, BULK, BULK_CAP, h.admin, html);
+    o.extra = extra;
+    start_backends(1, NULL);
+    start_lbd(&o, 1);
+    assert_int_equal(h_wait_listening(h.admin, 1, TO), 0);
+
+    for (int i = 0; i < STALLED; i++) {
+        assert_int_equal(hc_open(&c[i], port, TO), 0);
+        snprintf(req, sizeof(req), "GET /bytes?n=%d&seed=%d HTTP/1.1\r\nHost: x\r\n\r\n",
+                 32 * MB, 60 + i);
+        assert_int_equal(hc_sends(&c[i], req, TO), 0);
+        last[i] = -1;
+    }
+    /* Nobody reads: wait until no receive queue has grown for 300 ms. */
+    deadline = h_now_ms() + 20000;
+    for (;;) {
+        int moved = 0;
+
+        for (int i = 0; i < STALLED; i++) {
+            assert_int_equal(ioctl(c[i].fd, FIONREAD, &queued), 0);
+            if (queued != last[i] || queued == 0)
+                moved = 1;
+            last[i] = queued;
+        }
+        if (moved)
+            still_since = h_now_ms();
+        else if (h_now_ms() - still_since >= 300)
+            break;
+        assert_true(h_now_ms() < deadline);
+        h_msleep(10);
+    }
+    if (h_wait(held_settled, &h, TO) != 0)
+        fail_msg("stalled: active %ld, buffer bytes %ld, bulk %ld", h.active, h.bytes, h.bulk);
+    fprintf(stderr, "%d stalled clients: the worker holds %ld bytes in buffers, %ld bulk\n",
+            STALLED, h.bytes, h.bulk);
+    assert_true(h.bulk >= 1 && h.bulk <= BULK_CAP);
+
+    for (int i = 0; i < STALLED; i++) {
+        assert_int_equal(hc_read(&c[i], &r, 0, 60000), 0);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body_len, 32 * MB);
+        assert_true(r.body_hash == lbd_td_stream_hash(60 + (uint64_t) i, 32 * MB));
+        hc_resp_free(&r);
+    }
+    /* Kept alive and idle: no buffer held for them. */
+    h.idle = 1;
+    if (h_wait(held_settled, &h, TO) != 0)
+        fail_msg("idle: active %ld, buffer bytes %ld, bulk %ld", h.active, h.bytes, h.bulk);
+    for (int i = 0; i < STALLED; i++)
+        hc_close(&c[i]);
+}
+
+/*
  * What a slow client may cost lbd, on average, at most.  AddressSanitizer's
  * allocator (redzones, a quarantine of freed blocks) makes every block
  * cost several times more: the bound is for lbd's memory, not ASan's.
@@ -1819,6 +1937,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_access_log_combined, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_access_log_json, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_access_log_reopen, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_buffers, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_slowloris, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_408_body_timeout, h_setup, h_teardown),

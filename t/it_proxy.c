@@ -3,7 +3,8 @@
  * half-closes through and applies backpressure.
  *
  * Every test: one lbd-testsrv backend, lbd with 2 workers in front of it,
- * real clients on 127.0.0.1.
+ * real clients on 127.0.0.1.  test_bulk_buffers reads what the workers hold
+ * from /status.json.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +14,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -226,6 +230,133 @@ test_backpressure(void **state)
     h_stream_close(&s);
 }
 
+/* --- bulk buffers, as /status.json counts them --- */
+
+#define STALLED     5           /* paused readers */
+#define BULK_CAP    2           /* proxy_bulk_buffers */
+#define BUF         16384       /* proxy_buffer_size */
+#define BULK        65536       /* proxy_bulk_buffer_size */
+
+struct held {
+    int  admin;                 /* the admin port */
+    int  want_active;           /* client connections the workers must hold in all */
+    long active, bytes, bulk;   /* summed over the workers */
+    int  bad;                   /* a worker's counts break the rule */
+};
+
+/*
+ * Read every worker's "active", "buffer_bytes" and "bulk_buffers".  The
+ * rule: a worker holds one buffer per stalled connection, at most
+ * BULK_CAP of them bulk: buffer_bytes = bulk * BULK + (active - bulk) * BUF.
+ */
+static int
+held_settled(void *arg)
+{
+    struct held *h = arg;
+    char        *text = malloc(H_HTTP_MAX);
+    json_t      *doc, *w;
+    json_error_t e;
+    size_t       i;
+
+    assert_non_null(text);
+    assert_int_equal(h_http(h->admin, "GET", "/status.json", NULL, NULL, text, H_HTTP_MAX,
+                            5000), 200);
+    doc = json_loads(text, 0, &e);
+    if (doc == NULL)
+        fail_msg("/status.json is not JSON: %s", e.text);
+    free(text);
+    h->active = h->bytes = h->bulk = 0;
+    h->bad = 0;
+    json_array_foreach(json_object_get(doc, "workers"), i, w) {
+        long active = (long) json_integer_value(json_object_get(w, "active"));
+        long bytes = (long) json_integer_value(json_object_get(w, "buffer_bytes"));
+        long bulk = (long) json_integer_value(json_object_get(w, "bulk_buffers"));
+
+        assert_non_null(json_object_get(w, "buffer_bytes"));
+        assert_non_null(json_object_get(w, "bulk_buffers"));
+        if (bulk > BULK_CAP || bulk > active || bytes != bulk * BULK + (active - bulk) * BUF)
+            h->bad = 1;
+        h->active += active;
+        h->bytes += bytes;
+        h->bulk += bulk;
+    }
+    json_decref(doc);
+    return h->active == h->want_active && !h->bad;
+}
+
+/*
+ * Streams move in bulk buffers; readers that stop hold one buffer each, no
+ * more than proxy_bulk_buffers of them bulk per worker, and /status.json
+ * says so to the byte.  Once they read on, every stream arrives intact and
+ * the workers hold nothing.
+ */
+static void
+test_bulk_buffers(void **state)
+{
+    struct h_single s = { 0 };
+    struct h_stream st[STALLED];
+    struct held     h = { .admin = h_free_port(), .want_active = STALLED };
+    char            extra[512], cmd[STALLED][64];
+    const char     *html = h_path("html");
+    int             queued[STALLED], last[STALLED];
+    int64_t         deadline, still_since = 0;
+
+    mkdir(html, 0755);
+    assert_non_null(h_write_file("html/index.html", "<!doctype html><title>lbd</title>\n"));
+    snprintf(extra, sizeof(extra), "proxy_buffer_size = %d; proxy_bulk_buffer_size = %d; "
+             "proxy_bulk_buffers = %d; admin = { listen = \"127.0.0.1:%d\"; html = \"%s\"; };",
+             BUF, BULK, BULK_CAP, h.admin, html);
+    assert_int_equal(h_single_start(&s, WORKERS, extra, "b1", NULL), 0);
+    lbd = s.l;
+    port = s.port;
+    assert_int_equal(h_wait_listening(h.admin, 1, 5000), 0);
+
+    for (int i = 0; i < STALLED; i++) {
+        snprintf(cmd[i], sizeof(cmd[i]), "SOURCE %d %d\n", 64 * MB, 40 + i);
+        st[i] = (struct h_stream) { .cmd = cmd[i], .paused = 1 };
+        assert_int_equal(h_stream_open(&st[i], port, 5000), 0);
+        last[i] = -1;
+    }
+
+    /* Wait until no client's receive queue has grown for 300 ms: all stalled. */
+    deadline = h_now_ms() + 20000;
+    for (;;) {
+        int moved = 0;
+
+        for (int i = 0; i < STALLED; i++) {
+            assert_int_not_equal(h_stream_run(&st[i], 5), -1);
+            assert_int_equal(ioctl(st[i].fd, FIONREAD, &queued[i]), 0);
+            if (queued[i] != last[i] || queued[i] == 0)
+                moved = 1;
+            last[i] = queued[i];
+        }
+        if (moved)
+            still_since = h_now_ms();
+        else if (h_now_ms() - still_since >= 300)
+            break;
+        assert_true(h_now_ms() < deadline);
+    }
+
+    if (h_wait(held_settled, &h, 5000) != 0)
+        fail_msg("stalled: active %ld, buffer bytes %ld, bulk %ld (a worker breaks the rule: %d)",
+                 h.active, h.bytes, h.bulk, h.bad);
+    fprintf(stderr, "%d stalled readers: workers hold %ld bytes in buffers, %ld bulk\n",
+            STALLED, h.bytes, h.bulk);
+    assert_true(h.bulk >= 1);
+
+    for (int i = 0; i < STALLED; i++) {
+        st[i].paused = 0;
+        stream_finish(&st[i], 60000);
+        assert_int_equal(st[i].recvd, 64 * MB);
+        assert_true(st[i].recv_hash == lbd_td_stream_hash(40 + (uint64_t) i, 64 * MB));
+        h_stream_close(&st[i]);
+    }
+    h.want_active = 0;
+    assert_int_equal(h_wait(held_settled, &h, 5000), 0);
+    assert_int_equal(h.bytes, 0);
+    assert_int_equal(h.bulk, 0);
+}
+
 /*
  * A connection that keeps moving bytes outlives timeouts.idle many times;
  * once it goes quiet both ways lbd closes it after about timeouts.idle and
@@ -278,6 +409,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_duplex_echo_100mb, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_half_close, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_buffers, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, h_setup, h_teardown),
     };
 

@@ -190,6 +190,8 @@ minimal_defaults(void **state)
     assert_int_equal(conf->idle_timeout, 600000);
     assert_int_equal(conf->shutdown_timeout, 30000);
     assert_int_equal(conf->proxy_buffer_size, 16384);
+    assert_int_equal(conf->proxy_bulk_buffer_size, 65536);
+    assert_int_equal(conf->proxy_bulk_buffers, 256);
 
     assert_int_equal(conf->nservices, 1);
     assert_string_equal(conf->services[0].name, "web");
@@ -353,6 +355,46 @@ buffer_size_in_bytes(void **state)
 
     assert_int_equal(conf->proxy_buffer_size, 4096);
     lbd_conf_free(conf);
+}
+
+/*
+ * Bulk buffers: at least proxy_buffer_size, whichever comes first in the
+ * file; the default follows a larger proxy_buffer_size (no growth then).
+ */
+static void
+bulk_buffers(void **state)
+{
+    struct lbd_conf *conf;
+
+    conf = load_ok("proxy_bulk_buffer_size = \"256k\";\nproxy_bulk_buffers = 0;\n"
+                   SERVICES POOLS);
+    assert_int_equal(conf->proxy_bulk_buffer_size, 256 * 1024);
+    assert_int_equal(conf->proxy_bulk_buffers, 0);
+    lbd_conf_free(conf);
+
+    conf = load_ok("proxy_bulk_buffer_size = \"16k\";\n" SERVICES POOLS);
+    assert_int_equal(conf->proxy_bulk_buffer_size, 16384);
+    lbd_conf_free(conf);
+
+    conf = load_ok("proxy_buffer_size = \"128k\";\n" SERVICES POOLS);
+    assert_int_equal(conf->proxy_bulk_buffer_size, 128 * 1024);
+    lbd_conf_free(conf);
+
+    /* smaller than the buffer, before or after it: the line is the bulk size's */
+    expect_message("proxy_buffer_size = \"32k\";\nproxy_bulk_buffer_size = \"16k\";\n"
+                   SERVICES POOLS, 2,
+                   "\"proxy_bulk_buffer_size\" (16k) must be at least proxy_buffer_size (32k); "
+                   "equal to it, buffers never grow");
+    expect_message("proxy_bulk_buffer_size = \"16k\";\nproxy_buffer_size = \"32k\";\n"
+                   SERVICES POOLS, 1,
+                   "\"proxy_bulk_buffer_size\" (16k) must be at least proxy_buffer_size (32k); "
+                   "equal to it, buffers never grow");
+    expect_error("proxy_bulk_buffer_size = \"32m\";\n" SERVICES POOLS,
+                 1, "\"proxy_bulk_buffer_size\" must be from 1k to 16m, not \"32m\"");
+    expect_error("proxy_bulk_buffers = -1;\n" SERVICES POOLS,
+                 1, "\"proxy_bulk_buffers\" must be a number from 0 to 65536, not -1");
+    expect_error("proxy_bulk_buffers = \"many\";\n" SERVICES POOLS,
+                 1, "\"proxy_bulk_buffers\" must be a number from 0 to 65536");
 }
 
 static void
@@ -1373,6 +1415,7 @@ main(void)
         cmocka_unit_test(ipv6_listen),
         cmocka_unit_test(service_timeout_override),
         cmocka_unit_test(buffer_size_in_bytes),
+        cmocka_unit_test(bulk_buffers),
         cmocka_unit_test(host_names_resolve),
         cmocka_unit_test(syntax_error),
         cmocka_unit_test(missing_file),
