@@ -30,6 +30,11 @@
 /* Accepts per listener wakeup: bounds one callback's work, and leaves
  * connections in a busy queue to the other workers. */
 #define LBD_ACCEPT_BATCH        64
+/* On a shared socket, connections a worker may hold beyond its share of
+ * the accepting workers' before it takes only one per wakeup; and beyond
+ * an eighth more, before it steps back for LBD_ACCEPT_YIELD_MS. */
+#define LBD_ACCEPT_SLACK         4
+#define LBD_ACCEPT_YIELD_MS      1
 /* After EMFILE/ENFILE, wait this long before accepting again. */
 #define LBD_ACCEPT_PAUSE_MS    100
 /* At its limit, a worker refuses what waits in the accept queue this often
@@ -64,12 +69,18 @@ lbd_nofile_capacity(unsigned long long nofile)
 void
 lbd_worker_accept_enable(struct lbd_worker *w, int on)
 {
-    if ((unsigned) on == w->accepting || w->shutting_down)
+    if (w->shutting_down)
         return;
-    /* What every worker's shedding looks at: is anyone still taking connections? */
+    /*
+     * What every worker's shedding looks at: is anyone still taking
+     * connections?  Published even when the listeners are already off: a
+     * worker that stepped back (accept_yield) still counted as taking them.
+     */
     if (w->wslot >= 0)
         atomic_store_explicit(&lbd_shm->workers[w->wslot].full, on ? 0 : 1,
                               memory_order_relaxed);
+    if ((unsigned) on == w->accepting)
+        return;
     if (on)
         evtimer_del(w->shed_timer);
     for (unsigned i = 0; i < w->nservices; i++) {
@@ -252,7 +263,77 @@ accept_full(struct lbd_worker *w)
 }
 
 /*
- * Accept up to LBD_ACCEPT_BATCH connections on svc and start them.
+ * How many connections this wakeup may take from svc's socket, 0 for none
+ * now.  On a shared socket the worker that wakes first would take a whole
+ * burst: wrk's 100 connections on 2 workers went 100/0 at times, and the
+ * run's throughput to two thirds of an even split's.  Taking one per wakeup
+ * (nginx's multi_accept off) still left 70/30 splits, because on a busy
+ * machine the sibling the kernel woke too may not run for a while.  So:
+ *   - up to its share of the connections the accepting workers hold, plus
+ *     LBD_ACCEPT_SLACK: a batch, as many as bring it there;
+ *   - beyond that: one per wakeup;
+ *   - an eighth beyond it: none; the worker stops watching its listeners
+ *     for LBD_ACCEPT_YIELD_MS (not published as full: it still has room).
+ *     When it is back it takes LBD_ACCEPT_SLACK connections, twice as many
+ *     after each step back in a row up to a whole batch, so a sibling that
+ *     does not take them (stuck, or not scheduled) strands nothing for
+ *     more than a few milliseconds.
+ * A reuseport socket is this worker's own: a whole batch.
+ */
+static int
+accept_quota(struct lbd_worker *w, const struct lbd_service *svc)
+{
+    uint64_t sum = 0, share;
+    unsigned n = 0;
+
+    if (svc->conf->reuseport || lbd_shm == NULL || w->wslot < 0)
+        return LBD_ACCEPT_BATCH;
+    if (w->yielded) {
+        w->yielded = 0;
+        return (int) w->yield_batch;
+    }
+    for (int i = 0; i < LBD_SHM_WORKERS; i++) {
+        const struct lbd_shm_worker *sw = &lbd_shm->workers[i];
+
+        if (atomic_load_explicit(&sw->pid, memory_order_relaxed) == 0
+            || (i != w->wslot && atomic_load_explicit(&sw->full, memory_order_relaxed)))
+            continue;
+        sum += i == w->wslot ? w->nconns
+                             : atomic_load_explicit(&sw->active, memory_order_relaxed);
+        n++;
+    }
+    if (n < 2)
+        return LBD_ACCEPT_BATCH;
+    share = (sum + n - 1) / n;
+    if (w->nconns >= share + share / 8 + LBD_ACCEPT_SLACK)
+        return 0;
+    w->yield_batch = 0;     /* back within its share: the next step back starts small */
+    if (w->nconns >= share + LBD_ACCEPT_SLACK)
+        return 1;
+    return share + LBD_ACCEPT_SLACK - w->nconns < LBD_ACCEPT_BATCH
+           ? (int) (share + LBD_ACCEPT_SLACK - w->nconns) : LBD_ACCEPT_BATCH;
+}
+
+/* Stop watching the listeners for LBD_ACCEPT_YIELD_MS (accept_quota said none now). */
+static void
+accept_yield(struct lbd_worker *w)
+{
+    struct timeval tv;
+
+    for (unsigned i = 0; i < w->nservices; i++)
+        if (w->services[i].fd != -1)
+            event_del(&w->services[i].ev);
+    w->accepting = 0;
+    w->yielded = 1;
+    w->yield_batch = w->yield_batch == 0 ? LBD_ACCEPT_SLACK
+                     : w->yield_batch * 2 < LBD_ACCEPT_BATCH ? w->yield_batch * 2
+                     : LBD_ACCEPT_BATCH;
+    ms_to_tv(LBD_ACCEPT_YIELD_MS, &tv);
+    evtimer_add(w->accept_timer, &tv);
+}
+
+/*
+ * Accept up to accept_quota() connections on svc and start them.
  * Returns 1 when it took a whole batch (more may wait), else 0: the queue
  * is empty, the worker is full, or accept() failed.  Worker loop.
  */
@@ -262,8 +343,13 @@ accept_batch(struct lbd_service *svc)
     struct lbd_worker  *w = svc->worker;
     unsigned            limit = w->max_conns;
     int                 lfd = svc->fd;
+    int                 quota = accept_quota(w, svc);
 
-    for (int i = 0; i < LBD_ACCEPT_BATCH; i++) {
+    if (quota == 0) {
+        accept_yield(w);
+        return 0;
+    }
+    for (int i = 0; i < quota; i++) {
         struct sockaddr_storage ss;
         socklen_t               len = sizeof(ss);
         int                     fd;
@@ -313,7 +399,7 @@ accept_batch(struct lbd_service *svc)
         else
             lbd_proxy_start(svc, fd, (struct sockaddr *) &ss, len);
     }
-    return 1;
+    return quota == LBD_ACCEPT_BATCH;
 }
 
 static void

@@ -105,6 +105,9 @@ struct lbd_worker {
     int64_t              refused_logged; /* lbd_mono_ms() of the last such log line */
     unsigned             accepting:1;    /* listener events are added */
     unsigned             shutting_down:1;
+    unsigned             yield_batch;    /* what the wakeup after stepping back from a shared
+                                            socket takes (accept_quota); 0: no step back */
+    unsigned             yielded:1;      /* stepped back: the next wakeup takes yield_batch */
     unsigned             draining:1;     /* graceful stop under way (taking the last of
                                             the queues): not the moment to exit */
 
