@@ -133,8 +133,13 @@ buf_count(struct lbd_worker *w, const struct lbd_buf *buf, int sign)
 {
     int bulk = lbd_buf_is_bulk(w, buf);
 
-    w->buf_bytes += sign > 0 ? buf->cap : -(uint64_t) buf->cap;
-    w->nbulk += bulk ? sign : 0;
+    if (sign > 0) {
+        w->buf_bytes += buf->cap;
+        w->nbulk += bulk ? 1 : 0;
+    } else {
+        w->buf_bytes -= buf->cap;
+        w->nbulk -= bulk ? 1 : 0;
+    }
     if (lbd_shm != NULL && w->wslot >= 0) {
         struct lbd_shm_worker *sw = &lbd_shm->workers[w->wslot];
 
