@@ -152,6 +152,9 @@ on_generation_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void accept_full(struct lbd_worker *w);
+
+/* After a pause (EMFILE) or a step back (accept_yield): accept again, or say full. */
 static void
 accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -159,6 +162,8 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 
     if (w->nconns < w->max_conns)
         lbd_worker_accept_enable(w, 1);
+    else
+        accept_full(w);
 }
 
 /* 1 when no live worker but this one is accepting (each is full, paused or stopping). */
@@ -343,9 +348,15 @@ accept_batch(struct lbd_service *svc)
     struct lbd_worker  *w = svc->worker;
     unsigned            limit = w->max_conns;
     int                 lfd = svc->fd;
-    int                 quota = accept_quota(w, svc);
+    int                 quota;
 
-    if (quota == 0) {
+    if (w->nconns >= limit) {
+        /* Full: say so before anything else (a worker that steps back is not full). */
+        if (!w->shutting_down)
+            accept_full(w);
+        return 0;
+    }
+    if ((quota = accept_quota(w, svc)) == 0) {
         accept_yield(w);
         return 0;
     }
