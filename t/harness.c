@@ -14,7 +14,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -1719,6 +1721,68 @@ fail:
     close(fd);
     free(text);
     return -1;
+}
+
+const char *
+h_admin_conf(int admin)
+{
+    static char conf[PATH_MAX + 96];
+    const char *html = h_path("html");
+
+    mkdir(html, 0755);
+    if (h_write_file("html/index.html", "<!doctype html><title>lbd</title>\n") == NULL)
+        say("cannot write %s/index.html", html);
+    snprintf(conf, sizeof(conf), "admin = { listen = \"127.0.0.1:%d\"; html = \"%s\"; };",
+             admin, html);
+    return conf;
+}
+
+int
+h_status_workers(int admin, struct h_worker_status *out, int max)
+{
+    static const char *const fields[] = { "pid", "active", "buffer_bytes", "bulk_buffers" };
+    char        *text = malloc(H_HTTP_MAX);
+    json_t      *doc = NULL, *ws, *w;
+    json_error_t e;
+    size_t       i;
+    int          n = 0, code;
+
+    if (text == NULL)
+        return -1;
+    code = h_http(admin, "GET", "/status.json", NULL, NULL, text, H_HTTP_MAX, 5000);
+    if (code != 200) {
+        say("/status.json on port %d: status %d", admin, code);
+        free(text);
+        return -1;
+    }
+    if ((doc = json_loads(text, 0, &e)) == NULL) {
+        say("/status.json is not JSON: %s", e.text);
+        free(text);
+        return -1;
+    }
+    free(text);
+    if (!json_is_array(ws = json_object_get(doc, "workers"))) {
+        say("/status.json has no \"workers\" array");
+        json_decref(doc);
+        return -1;
+    }
+    json_array_foreach(ws, i, w) {
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            if (!json_is_integer(json_object_get(w, fields[k]))) {
+                say("/status.json: a worker without \"%s\"", fields[k]);
+                json_decref(doc);
+                return -1;
+            }
+        if (n < max)
+            out[n++] = (struct h_worker_status) {
+                .pid = (pid_t) json_integer_value(json_object_get(w, "pid")),
+                .active = (long) json_integer_value(json_object_get(w, "active")),
+                .buffer_bytes = (long) json_integer_value(json_object_get(w, "buffer_bytes")),
+                .bulk_buffers = (long) json_integer_value(json_object_get(w, "bulk_buffers")),
+            };
+    }
+    json_decref(doc);
+    return n;
 }
 
 int

@@ -424,6 +424,28 @@ int h_http(int port, const char *method, const char *path, const char *token,
            const char *body, char *resp, size_t cap, int timeout_ms);
 
 /*
+ * An admin group for a config's top level, on 127.0.0.1:admin, with a
+ * one-page html directory in the test's temp dir (written here):
+ * "admin = { listen = ...; html = ...; };".  A static buffer.
+ */
+const char *h_admin_conf(int admin);
+
+/* One live worker as /status.json lists it. */
+struct h_worker_status {
+    pid_t pid;
+    long  active;               /* client connections open */
+    long  buffer_bytes;         /* bytes of buffers its connections hold */
+    long  bulk_buffers;         /* of which bulk buffers */
+};
+
+/*
+ * GET /status.json from the admin port: its workers, at most max, into out.
+ * Returns the count, or -1 (no 200 within 5 s, not JSON, no "workers"
+ * array, a worker without one of the fields; the reason on stderr).
+ */
+int h_status_workers(int admin, struct h_worker_status *out, int max);
+
+/*
  * Run the sqlite3 CLI on db with sql, as an operator would (no pragmas:
  * foreign keys off).  Its stdout and stderr go to out (NUL-terminated,
  * truncated to cap; out may be NULL).  Returns sqlite3's exit code or -1.

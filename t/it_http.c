@@ -33,6 +33,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
@@ -43,7 +44,6 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1585,25 +1585,13 @@ struct held {
 static int
 held_settled(void *arg)
 {
-    struct held *h = arg;
-    char        *text = malloc(H_HTTP_MAX);
-    json_t      *doc, *w;
-    json_error_t e;
+    struct held           *h = arg;
+    struct h_worker_status w;
 
-    assert_non_null(text);
-    assert_int_equal(h_http(h->admin, "GET", "/status.json", NULL, NULL, text, H_HTTP_MAX,
-                            TO), 200);
-    doc = json_loads(text, 0, &e);
-    if (doc == NULL)
-        fail_msg("/status.json is not JSON: %s", e.text);
-    free(text);
-    w = json_array_get(json_object_get(doc, "workers"), 0);
-    assert_non_null(w);
-    assert_non_null(json_object_get(w, "buffer_bytes"));
-    h->active = (long) json_integer_value(json_object_get(w, "active"));
-    h->bytes = (long) json_integer_value(json_object_get(w, "buffer_bytes"));
-    h->bulk = (long) json_integer_value(json_object_get(w, "bulk_buffers"));
-    json_decref(doc);
+    assert_int_equal(h_status_workers(h->admin, &w, 1), 1);
+    h->active = w.active;
+    h->bytes = w.buffer_bytes;
+    h->bulk = w.bulk_buffers;
     if (h->idle)
         return h->active == h->want_active && h->bytes == 0 && h->bulk == 0;
     return h->active == h->want_active
@@ -1617,16 +1605,12 @@ test_bulk_buffers(void **state)
     struct held    h = { .admin = h_free_port(), .want_active = STALLED };
     struct hc      c[STALLED];
     struct hc_resp r;
-    char           extra[512], req[256];
-    const char    *html = h_path("html");
+    char           extra[PATH_MAX + 256], req[256];
     int            queued, last[STALLED];
     int64_t        deadline, still_since = 0;
 
-    mkdir(html, 0755);
-    assert_non_null(h_write_file("html/index.html", "<!doctype html><title>lbd</title>\n"));
     snprintf(extra, sizeof(extra), "proxy_buffer_size = %d; proxy_bulk_buffer_size = %d; "
-             "proxy_bulk_buffers = %d; admin = { listen = \"127.0.0.1:%d\"; html = \"%s\"; };",
-             BUF, BULK, BULK_CAP, h.admin, html);
+             "proxy_bulk_buffers = %d; %s", BUF, BULK, BULK_CAP, h_admin_conf(h.admin));
     o.extra = extra;
     start_backends(1, NULL);
     start_lbd(&o, 1);

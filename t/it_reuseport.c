@@ -28,14 +28,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -47,7 +46,7 @@
 static struct h_lbd lbd;
 static int          port, port6, admin, backend;
 static struct h_conf conf;
-static char          extra[512], service_extra[128], more_services[256];
+static char          extra[PATH_MAX + 96], service_extra[128], more_services[256];
 
 /* --- lbd and its config --- */
 
@@ -55,12 +54,7 @@ static char          extra[512], service_extra[128], more_services[256];
 static const char *
 write_conf(int workers, int reuseport, const char *timeouts)
 {
-    const char *html = h_path("html");
-
-    mkdir(html, 0755);
-    assert_non_null(h_write_file("html/index.html", "<!doctype html><title>lbd</title>\n"));
-    snprintf(extra, sizeof(extra), "admin = { listen = \"127.0.0.1:%d\"; html = \"%s\"; };",
-             admin, html);
+    snprintf(extra, sizeof(extra), "%s", h_admin_conf(admin));
     snprintf(service_extra, sizeof(service_extra), "reuseport = %s;",
              reuseport ? "true" : "false");
     snprintf(more_services, sizeof(more_services),
@@ -304,29 +298,15 @@ serve_n(int p, int v6, int n)
 static int
 workers_active(pid_t *pids, long *active, int max)
 {
-    char        *text = malloc(H_HTTP_MAX);
-    json_t      *doc, *ws, *w;
-    json_error_t e;
-    size_t       i;
-    int          n = 0;
+    struct h_worker_status ws[MAX_SOCKS];
+    int                    n = h_status_workers(admin, ws, MAX_SOCKS);
 
-    assert_non_null(text);
-    assert_int_equal(h_http(admin, "GET", "/status.json", NULL, NULL, text, H_HTTP_MAX, 5000),
-                     200);
-    doc = json_loads(text, 0, &e);
-    if (doc == NULL)
-        fail_msg("/status.json is not JSON: %s", e.text);
-    free(text);
-    ws = json_object_get(doc, "workers");
-    assert_true(json_is_array(ws));
-    json_array_foreach(ws, i, w) {
-        if (n < max) {
-            pids[n] = (pid_t) json_integer_value(json_object_get(w, "pid"));
-            active[n++] = (long) json_integer_value(json_object_get(w, "active"));
-        }
+    assert_int_not_equal(n, -1);
+    for (int i = 0; i < n && i < max; i++) {
+        pids[i] = ws[i].pid;
+        active[i] = ws[i].active;
     }
-    json_decref(doc);
-    return n;
+    return n < max ? n : max;
 }
 
 struct held_arg {
