@@ -908,19 +908,9 @@ conn_run(struct hconn *c)
 /* ------------------------------------------------------------------ */
 /* Callbacks. */
 
+/* Input came, or the output drained to LOW_WATER or below: run the connection on. */
 static void
-on_read(struct bufferevent *bev, void *arg)
-{
-    struct hconn *c = arg;
-
-    conn_run(c);
-    if (c->dead)
-        conn_free(c);
-}
-
-/* The output drained to LOW_WATER or below. */
-static void
-on_write(struct bufferevent *bev, void *arg)
+on_io(struct bufferevent *bev, void *arg)
 {
     struct hconn *c = arg;
 
@@ -990,7 +980,7 @@ http_conn_start(struct srv *s, struct bufferevent *bev, unsigned long id)
     c->id = id;
     c->state = H_HEAD;
     logv(s, "conn %lu accepted", id);
-    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_setcb(bev, on_io, on_io, on_event, c);
     bufferevent_setwatermark(bev, EV_READ, 0, READ_MAX);
     bufferevent_setwatermark(bev, EV_WRITE, LOW_WATER, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
