@@ -149,6 +149,17 @@ fill(struct hc *c, int64_t deadline)
     }
 }
 
+/* fill, for a caller that needs more bytes: 0 when some came, else -1 (EOF: ECONNRESET). */
+static int
+fill_more(struct hc *c, int64_t deadline)
+{
+    int rc = fill(c, deadline);
+
+    if (rc == 0)
+        errno = ECONNRESET;
+    return rc == 1 ? 0 : -1;
+}
+
 static void
 consume(struct hc *c, size_t n)
 {
@@ -176,6 +187,26 @@ line_end(const struct hc *c)
     return 0;
 }
 
+/*
+ * Receive until end() finds its delimiter in the buffer; returns where it
+ * ends, or 0 (errno: EPROTO when max bytes came without it, else fill_more's).
+ */
+static size_t
+fill_until(struct hc *c, size_t (*end)(const struct hc *), size_t max, int64_t deadline)
+{
+    size_t e;
+
+    while ((e = end(c)) == 0) {
+        if (c->len > max) {
+            errno = EPROTO;
+            return 0;
+        }
+        if (fill_more(c, deadline) == -1)
+            return 0;
+    }
+    return e;
+}
+
 /* Take up to n buffered body bytes into r.  Returns how many. */
 static size_t
 take(struct hc *c, struct hc_resp *r, uint64_t n)
@@ -201,15 +232,8 @@ static int
 body_bytes(struct hc *c, struct hc_resp *r, uint64_t n, int64_t deadline)
 {
     while (n > 0) {
-        if (c->len == 0) {
-            int rc = fill(c, deadline);
-
-            if (rc <= 0) {
-                if (rc == 0)
-                    errno = ECONNRESET;
-                return -1;
-            }
-        }
+        if (c->len == 0 && fill_more(c, deadline) == -1)
+            return -1;
         n -= take(c, r, n);
     }
     return 0;
@@ -219,22 +243,10 @@ body_bytes(struct hc *c, struct hc_resp *r, uint64_t n, int64_t deadline)
 static int
 read_line(struct hc *c, char *line, size_t cap, int64_t deadline)
 {
-    size_t end;
+    size_t end = fill_until(c, line_end, 8192, deadline);
 
-    while ((end = line_end(c)) == 0) {
-        int rc;
-
-        if (c->len > 8192) {
-            errno = EPROTO;
-            return -1;
-        }
-        rc = fill(c, deadline);
-        if (rc <= 0) {
-            if (rc == 0)
-                errno = ECONNRESET;
-            return -1;
-        }
-    }
+    if (end == 0)
+        return -1;
     if (end - 2 >= cap) {
         errno = EPROTO;
         return -1;
@@ -291,20 +303,8 @@ hc_read(struct hc *c, struct hc_resp *r, int no_body, int timeout_ms)
     for (;;) {
         int status;
 
-        while ((hl = head_end(c)) == 0) {
-            int rc;
-
-            if (c->len > HC_HEAD_MAX) {
-                errno = EPROTO;
-                return -1;
-            }
-            rc = fill(c, deadline);
-            if (rc <= 0) {
-                if (rc == 0)
-                    errno = ECONNRESET;
-                return -1;
-            }
-        }
+        if ((hl = fill_until(c, head_end, HC_HEAD_MAX, deadline)) == 0)
+            return -1;
         if (hl < 13 || memcmp(c->buf, "HTTP/1.", 7) != 0 || c->buf[8] != ' '
             || sscanf(c->buf + 9, "%3d", &status) != 1 || status < 100) {
             say("not an HTTP response: \"%.*s\"", (int) (hl < 80 ? hl : 80), c->buf);
@@ -383,15 +383,9 @@ hc_recv_n(struct hc *c, void *dst, size_t n, int timeout_ms)
 {
     int64_t deadline = h_now_ms() + timeout_ms;
 
-    while (c->len < n) {
-        int rc = fill(c, deadline);
-
-        if (rc <= 0) {
-            if (rc == 0)
-                errno = ECONNRESET;
+    while (c->len < n)
+        if (fill_more(c, deadline) == -1)
             return -1;
-        }
-    }
     memcpy(dst, c->buf, n);
     consume(c, n);
     return 0;
